@@ -1,0 +1,769 @@
+//! The command line: clap parses intent into [`Cli`]; [`Cli::config`] turns
+//! flags, environment and config file into one [`Config`]; `run` executes.
+//! Exit status 0 on success; errors surface as one line on stderr (main).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::config::{load_kek, Config, Settings};
+use crate::keys::{self, Alg, KeyRing, KeyState, KeyVault};
+use crate::oauth::{
+    self, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock, GrantType, Mode, ScopeSet,
+    Store, StoreError, StoredSecret, SystemClock,
+};
+use crate::store::{self, PoolSettings};
+
+/// ficha, an OAuth2 token server for payment-wallet integrations.
+#[derive(Debug, Parser)]
+#[command(name = "ficha", version, about)]
+pub struct Cli {
+    /// Database URL (sqlite:... or postgres://...).
+    #[arg(
+        long = "database",
+        global = true,
+        env = "FICHA_DATABASE_URL",
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
+    /// TOML config file; flags and FICHA_* variables override it.
+    #[arg(long, global = true, env = "FICHA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of private key files (default keys/).
+    #[arg(long, global = true, env = "FICHA_KEY_DIR", value_name = "DIR")]
+    pub key_dir: Option<PathBuf>,
+    /// File holding the base64 key-encryption key; FICHA_KEK may hold it directly.
+    #[arg(long, global = true, env = "FICHA_KEK_FILE", value_name = "FILE")]
+    pub kek_file: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the token server (production unless --sandbox).
+    Serve(ServeArgs),
+    /// Apply database migrations.
+    Migrate,
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Inspect tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `ficha serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Sandbox mode: default SQLite database, generated key, seeded clients.
+    #[arg(long, env = "FICHA_SANDBOX")]
+    pub sandbox: bool,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "FICHA_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Issuer URL [default: http:// + the bound address].
+    #[arg(long, env = "FICHA_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Default `aud` of tokens [default: the issuer].
+    #[arg(long, env = "FICHA_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Log format: pretty or json [default: pretty].
+    #[arg(long, env = "FICHA_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Maximum database connections [default: 10].
+    #[arg(long, env = "FICHA_POOL_MAX_CONNECTIONS")]
+    pub pool_max_connections: Option<u32>,
+    /// Milliseconds a query waits for a connection [default: 3000].
+    #[arg(long, env = "FICHA_POOL_ACQUIRE_TIMEOUT_MS")]
+    pub pool_acquire_timeout_ms: Option<u64>,
+    /// Milliseconds between change-log polls [default: 1000].
+    #[arg(long, env = "FICHA_SYNC_INTERVAL_MS")]
+    pub sync_interval_ms: Option<u64>,
+    /// Clients cached in memory [default: 32768].
+    #[arg(long, env = "FICHA_CLIENT_CACHE_SIZE")]
+    pub client_cache_size: Option<u64>,
+    /// Password-hash attempts per minute per client id; 0 disables [default: 10].
+    #[arg(long, env = "FICHA_THROTTLE_CLIENT_PER_MINUTE")]
+    pub throttle_client_per_minute: Option<u32>,
+    /// Password-hash attempts per minute per address; 0 disables [default: 120].
+    #[arg(long, env = "FICHA_THROTTLE_ADDRESS_PER_MINUTE")]
+    pub throttle_address_per_minute: Option<u32>,
+    /// Concurrent argon2 verifications [default: number of cores].
+    #[arg(long, env = "FICHA_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+}
+
+/// Options shared by `client create` and `client update`.
+#[derive(Debug, Args, Default)]
+pub struct ClientAttrs {
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Token lifetime in seconds (sandbox; production allows at most 1200).
+    #[arg(long)]
+    pub ttl: Option<u32>,
+    /// The `aud` claim of this client's tokens.
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Scopes granted when a request names none [default: all allowed].
+    #[arg(long)]
+    pub default_scopes: Option<String>,
+    /// Grant types, comma-separated [default: client_credentials].
+    #[arg(long)]
+    pub grants: Option<String>,
+    /// Authentication methods, comma-separated [default: client_secret_basic].
+    #[arg(long)]
+    pub auth_methods: Option<String>,
+    /// Token signing algorithm: ES256 or RS256 [default: ES256].
+    #[arg(long)]
+    pub alg: Option<String>,
+}
+
+/// `ficha client ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its secret once.
+    Create {
+        /// Client id (any printable ASCII); random if omitted.
+        #[arg(long)]
+        id: Option<String>,
+        /// Allowed scopes, space-separated.
+        #[arg(long)]
+        scopes: String,
+        /// Use this secret instead of a generated one.
+        #[arg(long, env = "FICHA_CLIENT_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// Allow the client to call /oauth2/introspect.
+        #[arg(long)]
+        introspect: bool,
+        #[command(flatten)]
+        attrs: ClientAttrs,
+    },
+    /// List clients.
+    List,
+    /// Show one client, with its live secrets' age and last use.
+    Show {
+        /// Client id.
+        id: String,
+    },
+    /// Change a client's attributes.
+    Update {
+        /// Client id.
+        id: String,
+        /// Allowed scopes, space-separated.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Allow (true) or forbid (false) introspection.
+        #[arg(long)]
+        introspect: Option<bool>,
+        #[command(flatten)]
+        attrs: ClientAttrs,
+    },
+    /// Refuse the client from now on.
+    Disable {
+        /// Client id.
+        id: String,
+    },
+    /// Accept the client again.
+    Enable {
+        /// Client id.
+        id: String,
+    },
+    /// Delete the client and its secrets.
+    Delete {
+        /// Client id.
+        id: String,
+    },
+    /// Issue a new secret; the old one keeps working for the grace period.
+    RotateSecret {
+        /// Client id.
+        id: String,
+        /// Seconds the old secret keeps working [default: 0].
+        #[arg(long, default_value_t = 0)]
+        grace: u32,
+    },
+}
+
+/// `ficha key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a key: active if there is none, otherwise next.
+    Generate {
+        /// ES256 or RS256.
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+    },
+    /// List keys and their states.
+    List,
+    /// Promote next to active (creating one if needed); active becomes retiring.
+    Rotate {
+        /// ES256 or RS256.
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+    },
+    /// Remove a retiring key from the JWKS.
+    Retire {
+        /// Key id.
+        kid: String,
+        /// Retire even though tokens it signed may still be live.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `ficha token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Verify a token with the local key ring and print its claims.
+    Verify {
+        /// The token.
+        token: String,
+        /// Require this scope.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+}
+
+fn pick<T>(flag: Option<T>, file: Option<T>) -> Option<T> {
+    flag.or(file)
+}
+
+impl Cli {
+    /// Merges flags/environment over the config file over the defaults.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(p) => Settings::from_file(p)?,
+            None => Settings::default(),
+        };
+        let serve = match &self.command {
+            Command::Serve(s) => Some(s),
+            _ => None,
+        };
+        let sandbox = serve.is_some_and(|s| s.sandbox);
+        let mode = if sandbox {
+            Mode::Sandbox
+        } else {
+            Mode::Production
+        };
+        let mut database_url = pick(self.database.clone(), file.database_url);
+        if sandbox && database_url.is_none() {
+            database_url = Some(crate::config::SANDBOX_DATABASE_URL.to_owned());
+        }
+        let bind: SocketAddr = pick(serve.and_then(|s| s.bind.clone()), file.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
+            .parse()
+            .context("--bind must be an address like 127.0.0.1:8080")?;
+        let kek_env = std::env::var("FICHA_KEK").ok();
+        let kek_file = pick(self.kek_file.clone(), file.kek_file);
+        let kek = load_kek(kek_env.as_deref(), kek_file.as_deref())?;
+        let defaults = AuthSettings::default();
+        let pool_defaults = PoolSettings::default();
+        Ok(Config {
+            mode,
+            database_url,
+            bind,
+            issuer: pick(serve.and_then(|s| s.issuer.clone()), file.issuer),
+            audience: pick(serve.and_then(|s| s.audience.clone()), file.audience),
+            key_dir: pick(self.key_dir.clone(), file.key_dir)
+                .unwrap_or_else(|| PathBuf::from("keys")),
+            kek,
+            pool: PoolSettings {
+                max_connections: pick(
+                    serve.and_then(|s| s.pool_max_connections),
+                    file.pool_max_connections,
+                )
+                .unwrap_or(pool_defaults.max_connections)
+                .max(1),
+                acquire_timeout: pick(
+                    serve.and_then(|s| s.pool_acquire_timeout_ms),
+                    file.pool_acquire_timeout_ms,
+                )
+                .map_or(pool_defaults.acquire_timeout, Duration::from_millis),
+            },
+            sync_interval: Duration::from_millis(
+                pick(
+                    serve.and_then(|s| s.sync_interval_ms),
+                    file.sync_interval_ms,
+                )
+                .unwrap_or(1000)
+                .max(50),
+            ),
+            auth: AuthSettings {
+                client_cache_size: pick(
+                    serve.and_then(|s| s.client_cache_size),
+                    file.client_cache_size,
+                )
+                .unwrap_or(defaults.client_cache_size),
+                throttle_client_per_minute: pick(
+                    serve.and_then(|s| s.throttle_client_per_minute),
+                    file.throttle_client_per_minute,
+                )
+                .unwrap_or(defaults.throttle_client_per_minute),
+                throttle_address_per_minute: pick(
+                    serve.and_then(|s| s.throttle_address_per_minute),
+                    file.throttle_address_per_minute,
+                )
+                .unwrap_or(defaults.throttle_address_per_minute),
+                hash_concurrency: pick(
+                    serve.and_then(|s| s.hash_concurrency),
+                    file.hash_concurrency,
+                )
+                .unwrap_or(defaults.hash_concurrency),
+                ..defaults
+            },
+        })
+    }
+
+    /// The log format requested for `serve`.
+    pub fn log_format(&self) -> Option<String> {
+        match &self.command {
+            Command::Serve(s) => s.log_format.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a non-serve command.
+pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Result<()> {
+    let clock = SystemClock;
+    let store = store::connect(config.database_url_or_default(), &config.pool).await?;
+    let vault = KeyVault::new(&config.key_dir, config.kek.clone());
+    match cmd {
+        Command::Serve(_) => anyhow::bail!("serve is not a CLI command"),
+        Command::Migrate => {
+            // `connect` has already applied the migrations.
+            print(json_out, json!({"migrated": true}), "database migrated");
+            Ok(())
+        }
+        Command::Client(c) => client_command(c, &*store, clock.now(), json_out).await,
+        Command::Key(k) => key_command(k, &*store, &vault, clock.now(), json_out).await,
+        Command::Token(TokenCommand::Verify { token, scope }) => {
+            let ring = KeyRing::load_public(&*store).await?;
+            let claims: oauth::AccessClaims =
+                ring.verify(token).map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::ensure!(
+                clock.now() < claims.exp,
+                "the token expired at {}",
+                claims.exp
+            );
+            if let Some(s) = scope {
+                let granted = ScopeSet::parse(&claims.scope).unwrap_or_default();
+                anyhow::ensure!(
+                    granted.contains(s),
+                    "the token does not carry the scope {s}"
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&claims)?);
+            Ok(())
+        }
+    }
+}
+
+fn print(json_out: bool, value: serde_json::Value, text: &str) {
+    if json_out {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+fn client_json(c: &Client, now: i64) -> serde_json::Value {
+    let secrets: Vec<_> = c
+        .secrets
+        .iter()
+        .filter(|s| s.is_live(now))
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "age_seconds": now - s.created_at,
+                "created_at": s.created_at,
+                "expires_at": s.expires_at,
+                "last_used_at": s.last_used_at,
+            })
+        })
+        .collect();
+    json!({
+        "client_id": c.id.as_ref(),
+        "name": c.name,
+        "scopes": c.scopes.iter().collect::<Vec<_>>(),
+        "default_scopes": c.default_scopes.as_ref().map(|d| d.iter().collect::<Vec<_>>()),
+        "ttl": c.ttl,
+        "audience": c.audience,
+        "grants": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "auth_methods": c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "alg": c.alg.as_str(),
+        "introspect": c.can_introspect,
+        "enabled": c.enabled,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "secrets": secrets,
+    })
+}
+
+fn client_text(c: &Client, now: i64) -> String {
+    let mut out = format!(
+        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\nalg: {}\nttl: {}\naudience: {}\nintrospect: {}",
+        c.id,
+        c.enabled,
+        c.scopes,
+        c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","),
+        c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+        c.alg,
+        c.ttl.map_or("default".to_owned(), |t| t.to_string()),
+        c.audience.as_deref().unwrap_or("default"),
+        c.can_introspect,
+    );
+    for s in c.secrets.iter().filter(|s| s.is_live(now)) {
+        out.push_str(&format!(
+            "\nsecret #{}: age {}s, last used {}, {}",
+            s.id,
+            now - s.created_at,
+            s.last_used_at
+                .map_or("never".to_owned(), |t| format!("{}s ago", now - t)),
+            s.expires_at.map_or("no expiry".to_owned(), |e| format!(
+                "expires in {}s",
+                e - now
+            )),
+        ));
+    }
+    out
+}
+
+fn parse_id(id: &str) -> anyhow::Result<ClientId> {
+    ClientId::parse(id).map_err(|e| anyhow::anyhow!("invalid client id: {e}"))
+}
+
+fn parse_scopes(s: &str) -> anyhow::Result<ScopeSet> {
+    ScopeSet::parse(s).map_err(|_| anyhow::anyhow!("invalid scope list {s:?}"))
+}
+
+fn apply_attrs(c: &mut Client, a: &ClientAttrs) -> anyhow::Result<()> {
+    if let Some(n) = &a.name {
+        c.name = Some(n.clone());
+    }
+    if let Some(t) = a.ttl {
+        anyhow::ensure!(t > 0, "--ttl must be a positive number of seconds");
+        c.ttl = Some(t);
+    }
+    if let Some(aud) = &a.audience {
+        c.audience = Some(aud.clone());
+    }
+    if let Some(d) = &a.default_scopes {
+        c.default_scopes = Some(parse_scopes(d)?);
+    }
+    if let Some(g) = &a.grants {
+        c.grants = parse_list::<GrantType>(g)?;
+        anyhow::ensure!(
+            !c.grants.is_empty(),
+            "--grants must name at least one grant type"
+        );
+    }
+    if let Some(m) = &a.auth_methods {
+        c.auth_methods = parse_list::<AuthMethod>(m)?;
+    }
+    if let Some(alg) = &a.alg {
+        c.alg = alg.parse::<Alg>()?;
+    }
+    if let Some(d) = &c.default_scopes {
+        anyhow::ensure!(
+            d.is_subset(&c.scopes),
+            "--default-scopes must be a subset of --scopes"
+        );
+    }
+    Ok(())
+}
+
+fn not_found(id: &ClientId) -> anyhow::Error {
+    anyhow::anyhow!("no client with id {id:?}")
+}
+
+async fn load(store: &dyn Store, id: &ClientId) -> anyhow::Result<Client> {
+    store.get_client(id).await?.ok_or_else(|| not_found(id))
+}
+
+fn store_err(e: StoreError, id: &ClientId) -> anyhow::Error {
+    match e {
+        StoreError::NotFound => not_found(id),
+        StoreError::Conflict => anyhow::anyhow!("a client with id {id:?} already exists"),
+        StoreError::Unavailable(e) => e.context("database error"),
+    }
+}
+
+/// Builds a new client record with a hashed secret.
+pub fn new_client(
+    id: ClientId,
+    scopes: ScopeSet,
+    secret: &SecretString,
+    now: i64,
+) -> anyhow::Result<Client> {
+    Ok(Client {
+        id,
+        name: None,
+        scopes,
+        default_scopes: None,
+        ttl: None,
+        audience: None,
+        grants: BTreeSet::from([GrantType::ClientCredentials]),
+        auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
+        alg: Alg::Es256,
+        can_introspect: false,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+        secrets: vec![StoredSecret {
+            id: 0,
+            phc: oauth::hash_secret(secret)?,
+            created_at: now,
+            expires_at: None,
+            last_used_at: None,
+        }],
+    })
+}
+
+async fn client_command(
+    cmd: &ClientCommand,
+    store: &dyn Store,
+    now: i64,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Create {
+            id,
+            scopes,
+            secret,
+            introspect,
+            attrs,
+        } => {
+            let id = match id {
+                Some(id) => parse_id(id)?,
+                None => ClientId::generate(),
+            };
+            let secret: SecretString = match secret {
+                Some(s) => {
+                    anyhow::ensure!(!s.is_empty(), "--secret must not be empty");
+                    s.clone().into()
+                }
+                None => oauth::generate_secret(),
+            };
+            let mut client = new_client(id.clone(), parse_scopes(scopes)?, &secret, now)?;
+            client.can_introspect = *introspect;
+            apply_attrs(&mut client, attrs)?;
+            store
+                .create_client(&client)
+                .await
+                .map_err(|e| store_err(e, &id))?;
+            let scopes: Vec<&str> = client.scopes.iter().collect();
+            print(
+                json_out,
+                json!({"client_id": id.as_ref(), "client_secret": secret.expose_secret(), "scopes": scopes}),
+                &format!(
+                    "client_id: {id}\nclient_secret: {}\nscopes: {}\n(the secret is shown once; only its hash is stored)",
+                    secret.expose_secret(),
+                    client.scopes
+                ),
+            );
+            Ok(())
+        }
+        ClientCommand::List => {
+            let clients = store.list_clients().await?;
+            if json_out {
+                let all: Vec<_> = clients.iter().map(|c| client_json(c, now)).collect();
+                println!("{}", serde_json::Value::Array(all));
+            } else {
+                for c in &clients {
+                    println!(
+                        "{}\t{}\t{}",
+                        c.id,
+                        if c.enabled { "enabled" } else { "disabled" },
+                        c.scopes
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show { id } => {
+            let c = load(store, &parse_id(id)?).await?;
+            print(json_out, client_json(&c, now), &client_text(&c, now));
+            Ok(())
+        }
+        ClientCommand::Update {
+            id,
+            scopes,
+            introspect,
+            attrs,
+        } => {
+            let id = parse_id(id)?;
+            let mut c = load(store, &id).await?;
+            if let Some(s) = scopes {
+                c.scopes = parse_scopes(s)?;
+            }
+            if let Some(i) = introspect {
+                c.can_introspect = *i;
+            }
+            apply_attrs(&mut c, attrs)?;
+            c.updated_at = now;
+            store
+                .update_client(&c)
+                .await
+                .map_err(|e| store_err(e, &id))?;
+            print(json_out, client_json(&c, now), &client_text(&c, now));
+            Ok(())
+        }
+        ClientCommand::Disable { id } | ClientCommand::Enable { id } => {
+            let enabled = matches!(cmd, ClientCommand::Enable { .. });
+            let id = parse_id(id)?;
+            let mut c = load(store, &id).await?;
+            c.enabled = enabled;
+            c.updated_at = now;
+            store
+                .update_client(&c)
+                .await
+                .map_err(|e| store_err(e, &id))?;
+            let word = if enabled { "enabled" } else { "disabled" };
+            print(
+                json_out,
+                json!({"client_id": id.as_ref(), "enabled": enabled}),
+                &format!("client {id} {word}"),
+            );
+            Ok(())
+        }
+        ClientCommand::Delete { id } => {
+            let id = parse_id(id)?;
+            store
+                .delete_client(&id, now)
+                .await
+                .map_err(|e| store_err(e, &id))?;
+            print(
+                json_out,
+                json!({"client_id": id.as_ref(), "deleted": true}),
+                &format!("client {id} deleted"),
+            );
+            Ok(())
+        }
+        ClientCommand::RotateSecret { id, grace } => {
+            let id = parse_id(id)?;
+            let secret = oauth::generate_secret();
+            let phc = oauth::hash_secret(&secret)?;
+            store
+                .rotate_secret(&id, &phc, now, now + i64::from(*grace))
+                .await
+                .map_err(|e| store_err(e, &id))?;
+            print(
+                json_out,
+                json!({"client_id": id.as_ref(), "client_secret": secret.expose_secret(), "grace_seconds": grace}),
+                &format!(
+                    "client_id: {id}\nclient_secret: {}\nthe previous secret works for {grace} more seconds",
+                    secret.expose_secret()
+                ),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn key_json(k: &keys::KeyRecord) -> serde_json::Value {
+    json!({
+        "kid": k.kid,
+        "alg": k.alg.as_str(),
+        "state": k.state.as_str(),
+        "created_at": k.created_at,
+        "activated_at": k.activated_at,
+        "retiring_at": k.retiring_at,
+        "storage": if k.sealed_private_key.is_some() { "database" } else { "file" },
+    })
+}
+
+/// The longest lifetime a live token can have, for `key retire`.
+async fn max_ttl(store: &dyn Store) -> anyhow::Result<i64> {
+    let clients = store.list_clients().await?;
+    Ok(clients
+        .iter()
+        .filter_map(|c| c.ttl)
+        .map(i64::from)
+        .chain([i64::from(oauth::DEFAULT_TTL)])
+        .max()
+        .unwrap_or(i64::from(oauth::DEFAULT_TTL)))
+}
+
+async fn key_command(
+    cmd: &KeyCommand,
+    store: &dyn Store,
+    vault: &KeyVault,
+    now: i64,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::Generate { alg } => {
+            let alg: Alg = alg.parse()?;
+            let has_active = store
+                .list_keys()
+                .await?
+                .iter()
+                .any(|k| k.alg == alg && k.state == KeyState::Active);
+            let state = if has_active {
+                KeyState::Next
+            } else {
+                KeyState::Active
+            };
+            let rec = vault.generate(store, alg, state, now).await?;
+            print(
+                json_out,
+                key_json(&rec),
+                &format!("{}\t{}\t{}", rec.kid, rec.alg, rec.state.as_str()),
+            );
+            Ok(())
+        }
+        KeyCommand::List => {
+            let keys = store.list_keys().await?;
+            if json_out {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(keys.iter().map(key_json).collect())
+                );
+            } else {
+                for k in &keys {
+                    println!("{}\t{}\t{}", k.kid, k.alg, k.state.as_str());
+                }
+            }
+            Ok(())
+        }
+        KeyCommand::Rotate { alg } => {
+            let r = keys::rotate(store, vault, alg.parse()?, now).await?;
+            print(
+                json_out,
+                json!({"active": r.active, "retiring": r.retiring}),
+                &format!(
+                    "active: {}\nretiring: {}",
+                    r.active,
+                    r.retiring.as_deref().unwrap_or("none")
+                ),
+            );
+            Ok(())
+        }
+        KeyCommand::Retire { kid, force } => {
+            let max_ttl = max_ttl(store).await?;
+            keys::retire(store, kid, *force, max_ttl, now).await?;
+            print(
+                json_out,
+                json!({"kid": kid, "state": "retired"}),
+                &format!("key {kid} retired"),
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Configuration in two stages: raw [`Settings`] from a TOML file, overlaid
+//! by command-line flags and `FICHA_*` environment variables (clap reads
+//! both), then validated into a typed [`Config`] that every command takes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::keys::Kek;
+use crate::oauth::{AuthSettings, Mode};
+use crate::store::PoolSettings;
+
+/// The database a sandbox uses when none is given.
+pub const SANDBOX_DATABASE_URL: &str = "sqlite://data/ficha.db";
+
+/// Settings as a config file states them; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `database_url`.
+    pub database_url: Option<String>,
+    /// `bind`.
+    pub bind: Option<String>,
+    /// `issuer`.
+    pub issuer: Option<String>,
+    /// `audience`.
+    pub audience: Option<String>,
+    /// `key_dir`.
+    pub key_dir: Option<PathBuf>,
+    /// `kek_file`.
+    pub kek_file: Option<PathBuf>,
+    /// `log_format`.
+    pub log_format: Option<String>,
+    /// `pool_max_connections`.
+    pub pool_max_connections: Option<u32>,
+    /// `pool_acquire_timeout_ms`.
+    pub pool_acquire_timeout_ms: Option<u64>,
+    /// `sync_interval_ms`.
+    pub sync_interval_ms: Option<u64>,
+    /// `client_cache_size`.
+    pub client_cache_size: Option<u64>,
+    /// `throttle_client_per_minute`.
+    pub throttle_client_per_minute: Option<u32>,
+    /// `throttle_address_per_minute`.
+    pub throttle_address_per_minute: Option<u32>,
+    /// `hash_concurrency`.
+    pub hash_concurrency: Option<usize>,
+}
+
+impl Settings {
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("Failed to read the config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("Invalid config file {}", path.display()))
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Sandbox or production.
+    pub mode: Mode,
+    /// The database URL; `None` only when production was given none.
+    pub database_url: Option<String>,
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// `iss` of tokens; `None` means `http://` + the bound address.
+    pub issuer: Option<String>,
+    /// `aud` of tokens for clients without one; `None` means the issuer.
+    pub audience: Option<String>,
+    /// Key directory.
+    pub key_dir: PathBuf,
+    /// Key-encryption key for private keys kept in the database.
+    pub kek: Option<Kek>,
+    /// Connection pool.
+    pub pool: PoolSettings,
+    /// How often the change log is polled.
+    pub sync_interval: Duration,
+    /// Authenticator tuning.
+    pub auth: AuthSettings,
+}
+
+impl Config {
+    /// The database URL, or the sandbox default for CLI commands.
+    pub fn database_url_or_default(&self) -> &str {
+        self.database_url.as_deref().unwrap_or(SANDBOX_DATABASE_URL)
+    }
+}
+
+/// Reads a key-encryption key from `FICHA_KEK` (base64) or a file.
+pub fn load_kek(env_value: Option<&str>, file: Option<&Path>) -> anyhow::Result<Option<Kek>> {
+    if let Some(v) = env_value.filter(|v| !v.trim().is_empty()) {
+        return Kek::from_base64(v).map(Some);
+    }
+    match file {
+        Some(path) => {
+            let text =
+                zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
+                    format!("Failed to read the key-encryption key {}", path.display())
+                })?);
+            Kek::from_base64(&text).map(Some)
+        }
+        None => Ok(None),
+    }
+}

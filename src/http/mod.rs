@@ -1,0 +1,57 @@
+//! The HTTP edge: routes, extractors, the error mapping and the layer
+//! stack. Everything about status codes and headers lives here; the
+//! protocol decisions live in `oauth`.
+
+pub mod errors;
+pub mod extractors;
+pub mod metrics;
+mod routes;
+mod state;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use metrics::Metrics;
+pub use state::AppState;
+
+/// Every route of the server, with its layers. Tests call this too.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/oauth2/token",
+            post(routes::token::issue_token).fallback(routes::token::method_not_allowed),
+        )
+        .route("/.well-known/jwks.json", get(routes::discovery::get_jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(routes::discovery::get_metadata),
+        )
+        .route("/health", get(routes::health::health_check))
+        .route("/health/ready", get(routes::health::readiness_check))
+        .route("/metrics", get(routes::health::get_metrics))
+        .layer(DefaultBodyLimit::max(extractors::MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(10),
+        ))
+        .layer(
+            // Spans carry the method and the matched route, never headers
+            // or bodies: those hold credentials and tokens.
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let path = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                tracing::info_span!("http", method = %req.method(), route = path)
+            }),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .with_state(state)
+}

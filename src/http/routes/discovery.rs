@@ -1,0 +1,44 @@
+//! Public discovery documents: the JWKS (RFC 7517) and the authorization
+//! server metadata (RFC 8414).
+
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::http::state::AppState;
+
+/// How long verifiers may cache the JWKS. A `next` key must be published at
+/// least this long before `key rotate` makes it sign (SPEC §7).
+pub const JWKS_MAX_AGE_SECS: u32 = 300;
+
+/// `GET /.well-known/jwks.json`: every key a live token may be signed with.
+pub async fn get_jwks(State(state): State<AppState>) -> Response {
+    let body = state.keys.current().jwks_json().to_owned();
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_str(&format!("public, max-age={JWKS_MAX_AGE_SECS}"))
+            .unwrap_or(HeaderValue::from_static("no-cache")),
+    );
+    resp
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414 §2).
+pub async fn get_metadata(State(state): State<AppState>) -> Response {
+    let iss = &state.issuer;
+    Json(json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/oauth2/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+    }))
+    .into_response()
+}

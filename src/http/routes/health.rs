@@ -1,0 +1,47 @@
+//! Liveness, readiness and metrics.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::http::state::AppState;
+
+/// `GET /health`: 200 while the process runs.
+pub async fn health_check() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// `GET /health/ready`: 200 only while the database answers (within two
+/// seconds) and a signing key is loaded.
+pub async fn readiness_check(State(state): State<AppState>) -> Response {
+    let db = matches!(
+        tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let key = state.keys.current().can_sign();
+    let status = if db && key {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"status": if db && key {"ready"} else {"unavailable"}, "database": db, "signing_key": key})),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn get_metrics(State(state): State<AppState>) -> Response {
+    let mut resp = state.metrics.render().into_response();
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp
+}

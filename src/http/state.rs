@@ -1,0 +1,36 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use crate::keys::KeyRingHandle;
+use crate::oauth::{Clock, Mode, Store, TokenService};
+
+use super::metrics::Metrics;
+
+/// Shared handler state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The token service (authentication, grants, minting).
+    pub tokens: Arc<TokenService>,
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The current key ring.
+    pub keys: Arc<KeyRingHandle>,
+    /// The clock; the only source of `now` for handlers.
+    pub clock: Arc<dyn Clock>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Sandbox or production.
+    pub mode: Mode,
+    /// The issuer URL.
+    pub issuer: String,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("mode", &self.mode)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}

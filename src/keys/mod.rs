@@ -1,0 +1,312 @@
+//! The signing key ring: key generation, the next → active → retiring
+//! lifecycle, private keys at rest (PEM files, mode 0600, or AES-256-GCM in
+//! the database under an operator key), the JWKS, and token signing and
+//! verification. This is the only module that touches private key material;
+//! it knows nothing of HTTP or SQL (the store implements [`KeyStore`]).
+
+mod kek;
+mod material;
+mod ring;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::Context as _;
+
+pub use kek::Kek;
+pub use material::{PublicJwk, SigningKey};
+pub use ring::{KeyRing, KeyRingHandle, VerifyError};
+
+/// A JWS algorithm ficha signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Alg {
+    /// ECDSA P-256 SHA-256, the default.
+    Es256,
+    /// RSASSA-PKCS1-v1_5 SHA-256 (RFC 9068 §4 requires RS256 support).
+    Rs256,
+}
+
+impl Alg {
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::Es256 => "ES256",
+            Alg::Rs256 => "RS256",
+        }
+    }
+}
+
+impl FromStr for Alg {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "ES256" => Ok(Alg::Es256),
+            "RS256" => Ok(Alg::Rs256),
+            _ => anyhow::bail!("algorithm must be ES256 or RS256"),
+        }
+    }
+}
+
+impl fmt::Display for Alg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a key is in its life (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    /// Published in the JWKS, not yet signing, so verifiers learn it first.
+    Next,
+    /// Signs new tokens.
+    Active,
+    /// Published, not signing, until every token it signed has expired.
+    Retiring,
+    /// Gone from the JWKS; kept as a record only.
+    Retired,
+}
+
+impl KeyState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Active => "active",
+            KeyState::Retiring => "retiring",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
+impl FromStr for KeyState {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "next" => Ok(KeyState::Next),
+            "active" => Ok(KeyState::Active),
+            "retiring" => Ok(KeyState::Retiring),
+            "retired" => Ok(KeyState::Retired),
+            _ => anyhow::bail!("unknown key state {s}"),
+        }
+    }
+}
+
+/// A key as the store keeps it: public half, state, and, when the ring lives
+/// in the database, the private key sealed under the operator's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: Alg,
+    /// Lifecycle state.
+    pub state: KeyState,
+    /// The public JWK as JSON.
+    pub public_jwk: String,
+    /// AES-256-GCM sealed PKCS#8 (nonce ‖ ciphertext), or `None` when the
+    /// private key is a PEM file in the key directory.
+    pub sealed_private_key: Option<Vec<u8>>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When the key became active.
+    pub activated_at: Option<i64>,
+    /// When the key stopped signing.
+    pub retiring_at: Option<i64>,
+}
+
+/// Storage for key records, implemented by `store/`.
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every key record, newest first.
+    async fn list_keys(&self) -> anyhow::Result<Vec<KeyRecord>>;
+    /// Inserts a new key.
+    async fn insert_key(&self, key: &KeyRecord) -> anyhow::Result<()>;
+    /// Applies state changes atomically: `(kid, new state, at)`.
+    async fn set_key_states(&self, changes: &[(String, KeyState, i64)]) -> anyhow::Result<()>;
+}
+
+/// Where private keys live and how they are protected.
+#[derive(Clone)]
+pub struct KeyVault {
+    dir: PathBuf,
+    kek: Option<Kek>,
+}
+
+impl fmt::Debug for KeyVault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyVault")
+            .field("dir", &self.dir)
+            .field("kek", &self.kek.is_some())
+            .finish()
+    }
+}
+
+impl KeyVault {
+    /// Private keys as PEM files in `dir`, or sealed in the store under `kek`.
+    pub fn new(dir: impl Into<PathBuf>, kek: Option<Kek>) -> Self {
+        KeyVault {
+            dir: dir.into(),
+            kek,
+        }
+    }
+
+    /// The key directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn pem_path(&self, kid: &str) -> PathBuf {
+        self.dir.join(format!("{kid}.pem"))
+    }
+
+    /// Creates a key in `state`: a PEM file (mode 0600) in the key directory,
+    /// or, with a key-encryption key, a sealed blob in the record.
+    pub async fn generate(
+        &self,
+        store: &dyn KeyStore,
+        alg: Alg,
+        state: KeyState,
+        now: i64,
+    ) -> anyhow::Result<KeyRecord> {
+        let key = material::generate(alg)?;
+        let sealed = match &self.kek {
+            Some(kek) => Some(kek.seal(&key.pkcs8)?),
+            None => {
+                write_private_file(&self.pem_path(&key.jwk.kid), &material::to_pem(&key.pkcs8)?)?;
+                None
+            }
+        };
+        let record = KeyRecord {
+            kid: key.jwk.kid.clone(),
+            alg,
+            state,
+            public_jwk: serde_json::to_string(&key.jwk)?,
+            sealed_private_key: sealed,
+            created_at: now,
+            activated_at: (state == KeyState::Active).then_some(now),
+            retiring_at: None,
+        };
+        store.insert_key(&record).await?;
+        Ok(record)
+    }
+
+    /// Loads and parses the private key of `record`.
+    pub fn signing_key(&self, record: &KeyRecord) -> anyhow::Result<SigningKey> {
+        let pkcs8 = match (&record.sealed_private_key, &self.kek) {
+            (Some(sealed), Some(kek)) => kek.open(sealed)?,
+            (Some(_), None) => anyhow::bail!(
+                "key {} is sealed in the database; set the key-encryption key (FICHA_KEK or --kek-file)",
+                record.kid
+            ),
+            (None, _) => {
+                let path = self.pem_path(&record.kid);
+                let pem = std::fs::read_to_string(&path)
+                    .with_context(|| format!("Failed to read the private key {}", path.display()))?;
+                material::from_pem(&pem)?
+            }
+        };
+        let jwk = material::public_jwk(record.alg, &pkcs8)?;
+        anyhow::ensure!(
+            jwk.kid == record.kid,
+            "private key does not match key {}",
+            record.kid
+        );
+        SigningKey::from_pkcs8(record.alg, &record.kid, &pkcs8)
+    }
+}
+
+/// Writes a private key file readable by its owner only.
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Failed to create the key directory {}", dir.display()))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("Failed to create {}", path.display()))?;
+    f.write_all(contents.as_bytes())
+        .with_context(|| format!("Failed to write {}", path.display()))?;
+    Ok(())
+}
+
+/// The outcome of a rotation.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The key that now signs.
+    pub active: String,
+    /// The key that stopped signing, if there was one.
+    pub retiring: Option<String>,
+}
+
+/// Promotes the `next` key of `alg` to `active` (creating one if there is
+/// none) and moves the old active key to `retiring` (SPEC §7).
+pub async fn rotate(
+    store: &dyn KeyStore,
+    vault: &KeyVault,
+    alg: Alg,
+    now: i64,
+) -> anyhow::Result<Rotation> {
+    let keys = store.list_keys().await?;
+    let next = match keys
+        .iter()
+        .find(|k| k.alg == alg && k.state == KeyState::Next)
+    {
+        Some(k) => k.clone(),
+        None => vault.generate(store, alg, KeyState::Next, now).await?,
+    };
+    // A next key must parse before it may sign.
+    vault.signing_key(&next)?;
+    let old: Vec<&KeyRecord> = keys
+        .iter()
+        .filter(|k| k.alg == alg && k.state == KeyState::Active)
+        .collect();
+    let mut changes = vec![(next.kid.clone(), KeyState::Active, now)];
+    changes.extend(old.iter().map(|k| (k.kid.clone(), KeyState::Retiring, now)));
+    store.set_key_states(&changes).await?;
+    Ok(Rotation {
+        active: next.kid,
+        retiring: old.first().map(|k| k.kid.clone()),
+    })
+}
+
+/// Removes a retiring key from the JWKS. Refused while tokens it signed may
+/// still be live (`retiring_at + max_ttl` in the future) unless `force`.
+pub async fn retire(
+    store: &dyn KeyStore,
+    kid: &str,
+    force: bool,
+    max_ttl: i64,
+    now: i64,
+) -> anyhow::Result<()> {
+    let keys = store.list_keys().await?;
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| anyhow::anyhow!("no key with kid {kid}"))?;
+    match key.state {
+        KeyState::Retiring => {}
+        KeyState::Active => anyhow::bail!("key {kid} is active; rotate first"),
+        KeyState::Next => {}
+        KeyState::Retired => anyhow::bail!("key {kid} is already retired"),
+    }
+    if key.state == KeyState::Retiring && !force {
+        let safe_at = key.retiring_at.unwrap_or(now) + max_ttl;
+        anyhow::ensure!(
+            now >= safe_at,
+            "tokens signed by {kid} may be live for {} more seconds; wait or pass --force",
+            safe_at - now
+        );
+    }
+    store
+        .set_key_states(&[(kid.to_owned(), KeyState::Retired, now)])
+        .await
+}

@@ -1,0 +1,19 @@
+//! ficha, an OAuth2 token server for payment-wallet integrations.
+//!
+//! - `oauth` is the protocol core: typed requests, client authentication,
+//!   grant and scope rules, minting; no HTTP, no SQL, time passed in.
+//! - `keys` owns private key material: the ES256/RS256 key ring and JWKS.
+//! - `store` implements the core's storage port for SQLite and PostgreSQL.
+//! - `http` owns status codes, headers, extractors and the provider dialects;
+//!   `startup` wires them into an [`startup::Application`], `cli` drives it.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod seeds;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,32 @@
+//! The OAuth2 protocol core: typed requests, client authentication, grant
+//! and scope rules, token minting, all as plain functions and services over
+//! typed values with the time passed in. It must not depend on axum, http,
+//! sqlx or clap: `http/` adapts requests to it and `store/` implements its
+//! storage port.
+
+mod auth;
+mod client;
+mod clock;
+mod error;
+mod request;
+mod scope;
+mod secret;
+mod store;
+mod token;
+
+pub use auth::{AuthSettings, Authenticator};
+pub use client::{
+    generate_secret, parse_list, AuthMethod, Client, ClientId, GrantType, InvalidValue,
+    StoredSecret,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{AuthFailure, TokenError};
+pub use request::{
+    parse_basic, parse_form, Candidate, Credentials, Grant, RawTokenRequest, TokenRequest,
+};
+pub use scope::{Scope, ScopeError, ScopeSet};
+pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON2_T_COST};
+pub use store::{Change, ClientStore, Store, StoreError};
+pub use token::{
+    granted_scope, AccessClaims, IssuedToken, Mode, Policy, TokenService, DEFAULT_TTL,
+};

@@ -1,0 +1,390 @@
+//! From the raw bytes of a token request to a typed [`TokenRequest`]: the
+//! form decoding that refuses repeated parameters (RFC 6749 §3.2), the two
+//! readings of HTTP Basic client credentials (RFC 6749 §2.3.1), and the
+//! decision between `invalid_request` and `unsupported_grant_type`.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use secrecy::SecretString;
+
+use super::client::{AuthMethod, ClientId, GrantType};
+use super::error::{AuthFailure, TokenError};
+use super::scope::ScopeSet;
+
+/// Decodes an `application/x-www-form-urlencoded` body into a map, refusing
+/// any parameter sent more than once (RFC 6749 §3.2: "Request and response
+/// parameters MUST NOT be included more than once").
+pub fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, TokenError> {
+    let mut map = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        if map.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err(TokenError::InvalidRequest("a parameter is repeated"));
+        }
+    }
+    Ok(map)
+}
+
+/// A token request's parameters before any validation, all optional.
+#[derive(Debug, Default)]
+pub struct RawTokenRequest {
+    /// `Authorization` header value, when one was sent.
+    pub authorization: Option<String>,
+    /// `grant_type`.
+    pub grant_type: Option<String>,
+    /// `client_id` in the body.
+    pub client_id: Option<String>,
+    /// `client_secret` in the body.
+    pub client_secret: Option<SecretString>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `username` (password grant).
+    pub username: Option<String>,
+    /// `password` (password grant).
+    pub password: Option<SecretString>,
+    /// `refresh_token` (refresh grant).
+    pub refresh_token: Option<SecretString>,
+    /// `audience`, for dialects that let a client choose it.
+    pub audience: Option<String>,
+}
+
+impl RawTokenRequest {
+    /// Takes the standard parameters out of a decoded form.
+    pub fn from_form(mut form: HashMap<String, String>, authorization: Option<String>) -> Self {
+        RawTokenRequest {
+            authorization,
+            grant_type: form.remove("grant_type"),
+            client_id: form.remove("client_id"),
+            client_secret: form.remove("client_secret").map(SecretString::from),
+            scope: form.remove("scope"),
+            username: form.remove("username"),
+            password: form.remove("password").map(SecretString::from),
+            refresh_token: form.remove("refresh_token").map(SecretString::from),
+            audience: form.remove("audience"),
+        }
+    }
+}
+
+/// One way of reading the presented client credentials.
+#[derive(Debug)]
+pub struct Candidate {
+    /// The client id.
+    pub id: ClientId,
+    /// The presented secret.
+    pub secret: SecretString,
+}
+
+/// The client authentication a request carries.
+#[derive(Debug)]
+pub enum Credentials {
+    /// Basic or body secret: one or two readings of (id, secret), tried in order.
+    Secret {
+        /// Which method the client used.
+        method: AuthMethod,
+        /// The readings, at most two, the RFC reading first.
+        candidates: Vec<Candidate>,
+    },
+    /// Only a `client_id`, no secret: a public client (RFC 6749 §2.1).
+    Public(ClientId),
+}
+
+impl Credentials {
+    /// The client id of the first reading, for logs and throttling.
+    pub fn client_id(&self) -> &ClientId {
+        match self {
+            Credentials::Secret { candidates, .. } => &candidates[0].id,
+            Credentials::Public(id) => id,
+        }
+    }
+}
+
+/// The grant-specific part of a token request.
+#[derive(Debug)]
+pub enum Grant {
+    /// RFC 6749 §4.4.2.
+    ClientCredentials,
+    /// RFC 6749 §4.3.2.
+    Password {
+        /// The resource owner's username.
+        username: String,
+        /// The resource owner's password.
+        password: SecretString,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        /// The presented refresh token.
+        refresh_token: SecretString,
+    },
+}
+
+/// A typed, structurally valid token request.
+#[derive(Debug)]
+pub struct TokenRequest {
+    /// The client authentication.
+    pub credentials: Credentials,
+    /// The grant.
+    pub grant: Grant,
+    /// The requested scope; `None` when the parameter was omitted.
+    pub scope: Option<ScopeSet>,
+    /// A requested audience, when a dialect allows one.
+    pub audience: Option<String>,
+}
+
+impl TryFrom<RawTokenRequest> for TokenRequest {
+    type Error = TokenError;
+
+    fn try_from(raw: RawTokenRequest) -> Result<Self, TokenError> {
+        let grant_type = raw
+            .grant_type
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .ok_or(TokenError::InvalidRequest("grant_type is missing"))?;
+        let grant_type: GrantType = grant_type
+            .parse()
+            .map_err(|_| TokenError::UnsupportedGrantType)?;
+        let credentials = credentials(
+            raw.authorization.as_deref(),
+            raw.client_id.as_deref(),
+            raw.client_secret,
+        )?;
+        let grant = match grant_type {
+            GrantType::ClientCredentials => Grant::ClientCredentials,
+            GrantType::Password => Grant::Password {
+                username: raw
+                    .username
+                    .ok_or(TokenError::InvalidRequest("username is missing"))?,
+                password: raw
+                    .password
+                    .ok_or(TokenError::InvalidRequest("password is missing"))?,
+            },
+            GrantType::RefreshToken => Grant::RefreshToken {
+                refresh_token: raw
+                    .refresh_token
+                    .ok_or(TokenError::InvalidRequest("refresh_token is missing"))?,
+            },
+        };
+        // An empty `scope=` is read as an omitted one: several providers'
+        // clients always send the parameter.
+        let scope = match raw.scope.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(
+                ScopeSet::parse(s)
+                    .map_err(|_| TokenError::InvalidScope("the scope is malformed"))?,
+            ),
+        };
+        Ok(TokenRequest {
+            credentials,
+            grant,
+            scope,
+            audience: raw.audience,
+        })
+    }
+}
+
+/// Combines the Authorization header and the body credentials, refusing two
+/// methods at once (RFC 6749 §2.3: "MUST NOT use more than one authentication
+/// method in each request") and a body id that differs from the Basic id.
+pub fn credentials(
+    authorization: Option<&str>,
+    body_id: Option<&str>,
+    body_secret: Option<SecretString>,
+) -> Result<Credentials, TokenError> {
+    match (authorization, body_secret) {
+        (Some(_), Some(_)) => Err(TokenError::InvalidRequest(
+            "use either the Authorization header or client_secret in the body, not both",
+        )),
+        (Some(header), None) => {
+            let mut candidates = parse_basic(header)?;
+            if let Some(body_id) = body_id {
+                candidates.retain(|c| c.id.as_ref() == body_id);
+                if candidates.is_empty() {
+                    return Err(TokenError::InvalidRequest(
+                        "client_id in the body differs from the Authorization header",
+                    ));
+                }
+            }
+            Ok(Credentials::Secret {
+                method: AuthMethod::ClientSecretBasic,
+                candidates,
+            })
+        }
+        (None, Some(secret)) => {
+            let id = body_id.ok_or(TokenError::InvalidRequest("client_id is missing"))?;
+            let id = ClientId::parse(id)
+                .map_err(|_| TokenError::InvalidRequest("client_id is malformed"))?;
+            Ok(Credentials::Secret {
+                method: AuthMethod::ClientSecretPost,
+                candidates: vec![Candidate { id, secret }],
+            })
+        }
+        (None, None) => match body_id {
+            Some(id) => ClientId::parse(id)
+                .map(Credentials::Public)
+                .map_err(|_| TokenError::InvalidRequest("client_id is malformed")),
+            None => Err(TokenError::InvalidClient(AuthFailure::NoCredentials)),
+        },
+    }
+}
+
+/// Parses `Basic base64(id ":" secret)` into its readings.
+///
+/// RFC 6749 §2.3.1 says id and secret are form-urlencoded before base64, but
+/// most real clients skip that step. Both readings are returned (the encoded
+/// one first) when they differ; a value with no `%` or `+` reads the same
+/// either way, so it yields a single candidate.
+pub fn parse_basic(header: &str) -> Result<Vec<Candidate>, TokenError> {
+    const MALFORMED: TokenError =
+        TokenError::InvalidRequest("the Authorization header is not valid Basic");
+    let (scheme, value) = header.trim().split_once(' ').ok_or(MALFORMED)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(MALFORMED);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .map_err(|_| MALFORMED)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| MALFORMED)?;
+    let (raw_id, raw_secret) = decoded.split_once(':').ok_or(MALFORMED)?;
+
+    let mut candidates = Vec::with_capacity(2);
+    if let (Some(id), Some(secret)) = (form_decode(raw_id), form_decode(raw_secret)) {
+        if let Ok(id) = ClientId::parse(&id) {
+            candidates.push(Candidate {
+                id,
+                secret: secret.into(),
+            });
+        }
+    }
+    if raw_id.contains(['%', '+']) || raw_secret.contains(['%', '+']) || candidates.is_empty() {
+        if let Ok(id) = ClientId::parse(raw_id) {
+            candidates.push(Candidate {
+                id,
+                secret: raw_secret.to_owned().into(),
+            });
+        }
+    }
+    if candidates.is_empty() {
+        return Err(MALFORMED);
+    }
+    Ok(candidates)
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value, `None` when it
+/// does not decode to UTF-8.
+fn form_decode(s: &str) -> Option<String> {
+    let plus_as_space = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn basic(raw: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    fn readings(raw: &str) -> Vec<(String, String)> {
+        parse_basic(&basic(raw))
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.id.as_ref().to_owned(),
+                    c.secret.expose_secret().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn payvalidas_documented_header_reads_as_payvalida_and_client_secret() {
+        let c = parse_basic("Basic cGF5dmFsaWRhOmNsaWVudF9zZWNyZXQ=").unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].id.as_ref(), "payvalida");
+        assert_eq!(c[0].secret.expose_secret(), "client_secret");
+    }
+
+    #[test]
+    fn an_encoded_value_yields_the_rfc_reading_first_then_the_plain_one() {
+        assert_eq!(
+            readings("a%3Ab:s%2Bt+u"),
+            vec![
+                ("a:b".into(), "s+t u".into()),
+                ("a%3Ab".into(), "s%2Bt+u".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_secret_with_a_colon_keeps_everything_after_the_first_colon() {
+        assert_eq!(
+            readings("id:se:cret"),
+            vec![("id".into(), "se:cret".into())]
+        );
+    }
+
+    #[test]
+    fn malformed_basic_headers_are_invalid_requests() {
+        for h in [
+            "Basic",
+            "Basic !!!",
+            "Bearer abc",
+            &basic("no-colon"),
+            &basic(":secret"),
+        ] {
+            assert!(
+                matches!(parse_basic(h), Err(TokenError::InvalidRequest(_))),
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_an_invalid_request() {
+        assert!(matches!(
+            parse_form(b"grant_type=client_credentials&scope=a&scope=b"),
+            Err(TokenError::InvalidRequest(_))
+        ));
+        let form = parse_form(b"grant_type=client_credentials&scope=a+b&x=%41").unwrap();
+        assert_eq!(form["scope"], "a b");
+        assert_eq!(form["x"], "A");
+    }
+
+    #[test]
+    fn basic_and_body_secret_together_are_refused() {
+        let r = credentials(Some(&basic("a:b")), None, Some("b".to_owned().into()));
+        assert!(matches!(r, Err(TokenError::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn a_body_client_id_must_equal_the_basic_id() {
+        let r = credentials(Some(&basic("a:b")), Some("c"), None);
+        assert!(matches!(r, Err(TokenError::InvalidRequest(_))));
+        let r = credentials(Some(&basic("a:b")), Some("a"), None).unwrap();
+        assert_eq!(r.client_id().as_ref(), "a");
+    }
+
+    #[test]
+    fn an_unknown_grant_type_is_unsupported_and_a_missing_one_is_invalid() {
+        let raw = RawTokenRequest {
+            grant_type: Some("urn:x".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            TokenRequest::try_from(raw),
+            Err(TokenError::UnsupportedGrantType)
+        ));
+        let raw = RawTokenRequest::default();
+        assert!(matches!(
+            TokenRequest::try_from(raw),
+            Err(TokenError::InvalidRequest(_))
+        ));
+    }
+}

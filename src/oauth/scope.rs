@@ -1,0 +1,112 @@
+//! Scopes (RFC 6749 §3.3): a space-delimited list of case-sensitive tokens,
+//! held as an ordered set so that they render back in a stable order.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One scope token: `1*( %x21 / %x23-5B / %x5D-7E )` (RFC 6749 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope(String);
+
+impl Scope {
+    /// Parses one scope token, refusing characters RFC 6749 §3.3 excludes.
+    pub fn parse(s: &str) -> Result<Self, ScopeError> {
+        let ok = !s.is_empty()
+            && s.bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if ok {
+            Ok(Scope(s.to_owned()))
+        } else {
+            Err(ScopeError)
+        }
+    }
+}
+
+impl AsRef<str> for Scope {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The value is not a valid RFC 6749 §3.3 scope list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed scope")]
+pub struct ScopeError;
+
+/// A set of scopes, parsed from and rendered to the space-separated form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ScopeSet(BTreeSet<Scope>);
+
+impl ScopeSet {
+    /// Parses a space-separated list. Repeated spaces are tolerated, as real
+    /// clients send them; an empty string is the empty set.
+    pub fn parse(s: &str) -> Result<Self, ScopeError> {
+        s.split(' ')
+            .filter(|t| !t.is_empty())
+            .map(Scope::parse)
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(ScopeSet)
+    }
+
+    /// Whether every scope of `self` is in `other`.
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    /// Whether the set holds this scope.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s.0 == scope)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The scopes in their stable order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| s.0.as_str())
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for s in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(&s.0)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_render_in_a_stable_order_whatever_the_input_order() {
+        let set = ScopeSet::parse("transaction annulment  confirmation").unwrap();
+        assert_eq!(set.to_string(), "annulment confirmation transaction");
+    }
+
+    #[test]
+    fn a_scope_with_a_backslash_or_quote_is_malformed() {
+        assert_eq!(ScopeSet::parse("a\\b"), Err(ScopeError));
+        assert_eq!(ScopeSet::parse("a\"b"), Err(ScopeError));
+        assert_eq!(ScopeSet::parse("tab\there"), Err(ScopeError));
+    }
+
+    #[test]
+    fn subset_means_every_requested_scope_is_allowed() {
+        let allowed = ScopeSet::parse("transaction confirmation annulment").unwrap();
+        assert!(ScopeSet::parse("transaction").unwrap().is_subset(&allowed));
+        assert!(!ScopeSet::parse("transaction refund")
+            .unwrap()
+            .is_subset(&allowed));
+        assert!(ScopeSet::parse("").unwrap().is_subset(&allowed));
+    }
+}

@@ -1,0 +1,233 @@
+//! Minting access tokens: the grant rules (which client may use which grant
+//! and scope, which lifetime applies in which mode) and the RFC 9068 claims.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::auth::Authenticator;
+use super::client::{Client, GrantType};
+use super::error::TokenError;
+use super::request::{Grant, TokenRequest};
+use super::scope::ScopeSet;
+use crate::keys::KeyRingHandle;
+
+/// The lifetime of a token in production, and the default in sandbox.
+pub const DEFAULT_TTL: u32 = 1200;
+
+/// Which environment this deployment serves (SPEC §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Seeds, per-client lifetimes, precise error descriptions.
+    Sandbox,
+    /// Fixed lifetime, no seeds, error descriptions that reveal nothing.
+    Production,
+}
+
+/// RFC 9068 §2.2 access-token claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the client id for client_credentials (RFC 9068 §2.2).
+    pub sub: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Audience.
+    pub aud: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Issued at, unix seconds.
+    pub iat: i64,
+    /// Expiry, unix seconds (`iat + expires_in`).
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: String,
+}
+
+/// A minted token and what the response needs about it.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The signed JWT.
+    pub access_token: String,
+    /// Lifetime in seconds.
+    pub expires_in: i64,
+    /// The granted scope.
+    pub scope: ScopeSet,
+    /// The claims inside the token.
+    pub claims: AccessClaims,
+    /// The signing key id.
+    pub kid: String,
+}
+
+/// Server-wide policy for minting.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// `iss` of every token.
+    pub issuer: String,
+    /// `aud` when the client has none.
+    pub default_audience: String,
+    /// The deployment mode.
+    pub mode: Mode,
+}
+
+/// Issues tokens: authenticates, applies the grant rules, signs.
+#[derive(Debug)]
+pub struct TokenService {
+    auth: Arc<Authenticator>,
+    keys: Arc<KeyRingHandle>,
+    policy: Policy,
+}
+
+impl TokenService {
+    /// A service over an authenticator and a key ring.
+    pub fn new(auth: Arc<Authenticator>, keys: Arc<KeyRingHandle>, policy: Policy) -> Self {
+        TokenService { auth, keys, policy }
+    }
+
+    /// The minting policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The authenticator.
+    pub fn authenticator(&self) -> &Arc<Authenticator> {
+        &self.auth
+    }
+
+    /// RFC 6749 §4.4: authenticates the client, checks that it may use the
+    /// grant and the scope, and mints a token. `now` is unix seconds.
+    pub async fn issue(
+        &self,
+        req: TokenRequest,
+        peer: Option<IpAddr>,
+        now: i64,
+    ) -> Result<IssuedToken, TokenError> {
+        let client = self.auth.authenticate(&req.credentials, peer, now).await?;
+        match req.grant {
+            Grant::ClientCredentials => {
+                if !client.grants.contains(&GrantType::ClientCredentials) {
+                    return Err(TokenError::UnauthorizedClient(
+                        "the client may not use this grant type",
+                    ));
+                }
+            }
+            // RFC 6749 §5.2: a grant the server does not offer here.
+            Grant::Password { .. } | Grant::RefreshToken { .. } => {
+                return Err(TokenError::UnsupportedGrantType)
+            }
+        }
+        let scope = granted_scope(&client, req.scope)?;
+        let audience = req
+            .audience
+            .or_else(|| client.audience.clone())
+            .unwrap_or_else(|| self.policy.default_audience.clone());
+        self.mint(&client, scope, audience, now)
+    }
+
+    /// Signs a token for an authenticated client.
+    pub fn mint(
+        &self,
+        client: &Client,
+        scope: ScopeSet,
+        audience: String,
+        now: i64,
+    ) -> Result<IssuedToken, TokenError> {
+        let ttl = self.lifetime(client)?;
+        let claims = AccessClaims {
+            iss: self.policy.issuer.clone(),
+            sub: client.id.as_ref().to_owned(),
+            client_id: client.id.as_ref().to_owned(),
+            aud: audience,
+            scope: scope.to_string(),
+            iat: now,
+            exp: now + i64::from(ttl),
+            jti: new_jti(),
+        };
+        let ring = self.keys.current();
+        let signer = ring.signer(client.alg).ok_or_else(|| {
+            TokenError::Unavailable(anyhow::anyhow!("no active {} key", client.alg))
+        })?;
+        let access_token = signer.sign(&claims).map_err(TokenError::Internal)?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: i64::from(ttl),
+            scope,
+            kid: signer.kid().to_owned(),
+            claims,
+        })
+    }
+
+    /// SPEC §1: any positive per-client lifetime in sandbox; production
+    /// allows no lifetime longer than 1200 s.
+    fn lifetime(&self, client: &Client) -> Result<u32, TokenError> {
+        let ttl = client.ttl.unwrap_or(DEFAULT_TTL);
+        if self.policy.mode == Mode::Production && ttl > DEFAULT_TTL {
+            return Err(TokenError::UnauthorizedClient(
+                "the client's token lifetime exceeds what production allows",
+            ));
+        }
+        Ok(ttl)
+    }
+}
+
+/// RFC 6749 §3.3: every requested scope must be allowed; an omitted scope
+/// means the client's default scopes.
+pub fn granted_scope(client: &Client, requested: Option<ScopeSet>) -> Result<ScopeSet, TokenError> {
+    match requested {
+        None => Ok(client.default_scope().clone()),
+        Some(s) if s.is_subset(&client.scopes) => Ok(s),
+        Some(_) => Err(TokenError::InvalidScope(
+            "a requested scope is not allowed for this client",
+        )),
+    }
+}
+
+/// 128 random bits, base64url: unique without coordination between instances.
+fn new_jti() -> String {
+    use base64::Engine as _;
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::client::ClientId;
+
+    fn client(scopes: &str, defaults: Option<&str>) -> Client {
+        Client {
+            id: ClientId::parse("c").unwrap(),
+            name: None,
+            scopes: ScopeSet::parse(scopes).unwrap(),
+            default_scopes: defaults.map(|d| ScopeSet::parse(d).unwrap()),
+            ttl: None,
+            audience: None,
+            grants: [GrantType::ClientCredentials].into(),
+            auth_methods: Default::default(),
+            alg: crate::keys::Alg::Es256,
+            can_introspect: false,
+            enabled: true,
+            created_at: 0,
+            updated_at: 0,
+            secrets: vec![],
+        }
+    }
+
+    #[test]
+    fn an_omitted_scope_grants_the_default_scopes() {
+        let c = client("transaction confirmation annulment", None);
+        assert_eq!(granted_scope(&c, None).unwrap(), c.scopes);
+        let c = client("transaction confirmation", Some("transaction"));
+        assert_eq!(granted_scope(&c, None).unwrap().to_string(), "transaction");
+    }
+
+    #[test]
+    fn a_scope_outside_the_allowed_set_is_invalid_scope() {
+        let c = client("transaction", None);
+        let r = granted_scope(&c, Some(ScopeSet::parse("transaction refund").unwrap()));
+        assert!(matches!(r, Err(TokenError::InvalidScope(_))));
+    }
+}

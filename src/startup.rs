@@ -1,0 +1,291 @@
+//! Where configuration becomes live objects: the store, the key ring, the
+//! authenticator, the change-log poller and the router. Tests build the
+//! application exactly as `ficha serve` does.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::http::{self, AppState, Metrics};
+use crate::keys::{Alg, KeyRing, KeyRingHandle, KeyState, KeyVault};
+use crate::oauth::{Authenticator, Change, Clock, Mode, Policy, Store, TokenService};
+use crate::seeds;
+
+/// A built, bound, not yet serving application.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    sync: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds the application with the system clock.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(crate::oauth::SystemClock)).await
+    }
+
+    /// Builds the application with the given clock.
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let production = config.mode == Mode::Production;
+        let url = match (&config.database_url, production) {
+            (Some(url), _) => url.clone(),
+            (None, true) => anyhow::bail!(
+                "production mode needs an explicit database: pass --database or set FICHA_DATABASE_URL (or use --sandbox)"
+            ),
+            (None, false) => crate::config::SANDBOX_DATABASE_URL.to_owned(),
+        };
+        let store = crate::store::connect(&url, &config.pool).await?;
+        let vault = KeyVault::new(&config.key_dir, config.kek.clone());
+        let now = clock.now();
+
+        if production {
+            let present = seeds::present(&*store, now).await?;
+            anyhow::ensure!(
+                present.is_empty(),
+                "refusing to start in production: the sandbox seed credential(s) {} exist in this database; delete them or rotate their secrets",
+                present.join(", ")
+            );
+        } else {
+            let has_key = store
+                .list_keys()
+                .await?
+                .iter()
+                .any(|k| k.alg == Alg::Es256 && k.state == KeyState::Active);
+            if !has_key {
+                let rec = vault
+                    .generate(&*store, Alg::Es256, KeyState::Active, now)
+                    .await?;
+                println!(
+                    "generated signing key {} in {}",
+                    rec.kid,
+                    vault.dir().display()
+                );
+            }
+            for seed in seeds::ensure(&*store, now).await? {
+                println!(
+                    "seeded sandbox client ({}): client_id={} client_secret={} scopes=\"{}\"",
+                    seed.dialect, seed.client_id, seed.secret, seed.scopes
+                );
+            }
+        }
+        let ring = KeyRing::load(&*store, &vault)
+            .await
+            .context("Failed to load the signing keys")?;
+        anyhow::ensure!(
+            ring.can_sign(),
+            "no active ES256 signing key: create one with `ficha key generate` (keys live in {})",
+            vault.dir().display()
+        );
+        let keys = Arc::new(KeyRingHandle::new(ring));
+
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("Failed to listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let issuer = config
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let policy = Policy {
+            default_audience: config.audience.clone().unwrap_or_else(|| issuer.clone()),
+            issuer: issuer.clone(),
+            mode: config.mode,
+        };
+        let auth = Arc::new(Authenticator::new(store.clone(), config.auth.clone())?);
+        let cursor = store.latest_change().await?;
+        auth.mark_fresh(clock.now());
+        let tokens = Arc::new(TokenService::new(auth.clone(), keys.clone(), policy));
+        let state = AppState {
+            tokens,
+            store: store.clone(),
+            keys: keys.clone(),
+            clock: clock.clone(),
+            metrics: Arc::new(Metrics::default()),
+            mode: config.mode,
+            issuer,
+        };
+        let sync = tokio::spawn(sync_loop(SyncTask {
+            store,
+            vault,
+            keys,
+            auth,
+            clock,
+            interval: config.sync_interval,
+            cursor,
+        }));
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            sync,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The handler state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = http::router(self.state);
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
+        .context("server error");
+        self.sync.abort();
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+struct SyncTask {
+    store: Arc<dyn Store>,
+    vault: KeyVault,
+    keys: Arc<KeyRingHandle>,
+    auth: Arc<Authenticator>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    cursor: i64,
+}
+
+/// How far back each poll re-reads the change log. PostgreSQL sequence
+/// numbers are assigned at insert but become visible at commit, so a
+/// lower number can appear after a higher one; re-reading a window and
+/// remembering what was applied catches those late arrivals.
+const CHANGE_WINDOW: i64 = 1000;
+
+/// Polls the change log: evicts changed clients, reloads the key ring,
+/// keeps the cache's freshness, flushes secret last-use times.
+async fn sync_loop(mut t: SyncTask) {
+    // Everything up to the start-up cursor is already reflected in the
+    // freshly loaded caches and ring.
+    let baseline = t.cursor;
+    let mut seen: BTreeSet<i64> = BTreeSet::new();
+    let mut healthy = true;
+    let mut ticks: u64 = 0;
+    let mut interval = tokio::time::interval(t.interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        ticks += 1;
+        let floor = (t.cursor - CHANGE_WINDOW).max(0);
+        let polled =
+            tokio::time::timeout(Duration::from_secs(3), t.store.changes_since(floor)).await;
+        match polled {
+            Ok(Ok(changes)) => {
+                let mut reload_keys = !healthy;
+                if !healthy {
+                    // Cut off for a while: changes may have been pruned.
+                    t.auth.apply(&Change::All);
+                    tracing::info!("database reachable again");
+                }
+                for (seq, change) in changes {
+                    if seq <= baseline || seq <= floor || !seen.insert(seq) {
+                        continue;
+                    }
+                    t.cursor = t.cursor.max(seq);
+                    if change == Change::Keys || change == Change::All {
+                        reload_keys = true;
+                    }
+                    t.auth.apply(&change);
+                }
+                let floor = (t.cursor - CHANGE_WINDOW).max(0);
+                seen = seen.split_off(&floor);
+                if reload_keys {
+                    match KeyRing::load(&*t.store, &t.vault).await {
+                        Ok(ring) => {
+                            t.keys.replace(ring);
+                            tracing::info!("key ring reloaded");
+                        }
+                        Err(e) => {
+                            tracing::error!(error.cause_chain = ?e, "Failed to reload the key ring")
+                        }
+                    }
+                }
+                healthy = true;
+                t.auth.mark_fresh(t.clock.now());
+            }
+            Ok(Err(e)) => {
+                if healthy {
+                    tracing::warn!(error.cause_chain = ?e, "change-log poll failed");
+                }
+                healthy = false;
+            }
+            Err(_) => {
+                if healthy {
+                    tracing::warn!("change-log poll timed out");
+                }
+                healthy = false;
+            }
+        }
+        if ticks % 10 == 0 {
+            t.auth.housekeeping();
+            let uses = t.auth.take_secret_uses();
+            if !uses.is_empty() {
+                if let Err(e) = t.store.record_secret_use(&uses).await {
+                    tracing::debug!(error.cause_chain = ?e, "Failed to record secret use");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The PostgreSQL adapter: a bounded pool with explicit timeouts, and
+//! migrations from `migrations/postgres` (sqlx takes an advisory lock, so
+//! several instances starting at once migrate safely).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::sql::sql_store;
+use super::{Backend, PoolSettings};
+
+/// A PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl Backend for PgStore {
+    type Db = sqlx::Postgres;
+}
+
+impl PgStore {
+    /// Connects to and migrates the database at `url`.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
+        let opts: PgConnectOptions = url.parse().context("Failed to parse the PostgreSQL URL")?;
+        // A query that outlives this is a database in trouble; fail it so
+        // the token endpoint answers 503 instead of hanging.
+        let opts = opts.options([("statement_timeout", "5000")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .idle_timeout(Duration::from_secs(300))
+            .connect_with(opts)
+            .await
+            .context("Failed to connect to PostgreSQL")?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .context("Failed to migrate the PostgreSQL database")?;
+        Ok(PgStore { pool })
+    }
+}
+
+sql_store!(PgStore);
