@@ -244,7 +244,7 @@ macro_rules! sql_store {
                     .map_err(map_err)?;
                 let Some(row) = row else { return Ok(None) };
                 let row = Self::client_row(&row).map_err(map_err)?;
-                let mut secrets = self.secrets_of(&[row.client_id.clone()]).await.map_err(map_err)?;
+                let mut secrets = self.secrets_of(std::slice::from_ref(&row.client_id)).await.map_err(map_err)?;
                 let secrets = secrets.remove(&row.client_id).unwrap_or_default();
                 row.into_client(secrets).map(Some)
             }

@@ -1,0 +1,234 @@
+//! Every CLI command, against the same database a running server uses.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use crate::both_backends;
+use crate::helpers::{run_cli, Options, TestApp};
+
+both_backends!(
+    client_lifecycle_through_the_cli,
+    Options::default(),
+    |app: TestApp| async move {
+        let created = app.cli_json(&[
+            "client",
+            "create",
+            "--id",
+            "wallet-1",
+            "--scopes",
+            "transaction confirmation annulment",
+            "--name",
+            "Wallet one",
+            "--ttl",
+            "600",
+            "--audience",
+            "https://wallet.example",
+        ]);
+        assert_eq!(created["client_id"], "wallet-1");
+        let secret = created["client_secret"].as_str().unwrap().to_owned();
+        assert!(secret.len() >= 43);
+        assert_eq!(
+            created["scopes"],
+            serde_json::json!(["annulment", "confirmation", "transaction"])
+        );
+
+        // The secret is never stored or shown again.
+        let shown = app.cli_json(&["client", "show", "wallet-1"]);
+        assert!(!shown.to_string().contains(&secret));
+        assert_eq!(shown["name"], "Wallet one");
+        assert_eq!(shown["ttl"], 600);
+        assert_eq!(shown["audience"], "https://wallet.example");
+        assert_eq!(shown["secrets"].as_array().unwrap().len(), 1);
+        assert!(shown["secrets"][0]["age_seconds"].as_i64().unwrap() >= 0);
+
+        let t = app.token_for("wallet-1", &secret, Some("annulment")).await;
+        let (_, claims) = crate::helpers::jwt_parts(t["access_token"].as_str().unwrap());
+        assert_eq!(claims["aud"], "https://wallet.example");
+
+        let list = app.cli_json(&["client", "list"]);
+        let ids: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap())
+            .collect();
+        assert!(ids.contains(&"wallet-1") && ids.contains(&"payvalida"));
+
+        let updated = app.cli_json(&[
+            "client",
+            "update",
+            "wallet-1",
+            "--scopes",
+            "transaction",
+            "--introspect",
+            "true",
+        ]);
+        assert_eq!(updated["scopes"], serde_json::json!(["transaction"]));
+        assert_eq!(updated["introspect"], true);
+
+        assert_eq!(
+            app.cli_json(&["client", "disable", "wallet-1"])["enabled"],
+            false
+        );
+        assert_eq!(
+            app.cli_json(&["client", "show", "wallet-1"])["enabled"],
+            false
+        );
+        assert_eq!(
+            app.cli_json(&["client", "enable", "wallet-1"])["enabled"],
+            true
+        );
+
+        let rotated = app.cli_json(&["client", "rotate-secret", "wallet-1", "--grace", "300"]);
+        assert_eq!(rotated["client_id"], "wallet-1");
+        assert_ne!(rotated["client_secret"], secret);
+        let shown = app.cli_json(&["client", "show", "wallet-1"]);
+        assert_eq!(shown["secrets"].as_array().unwrap().len(), 2, "{shown}");
+
+        assert_eq!(
+            app.cli_json(&["client", "delete", "wallet-1"])["deleted"],
+            true
+        );
+        let out = app.cli(&["client", "show", "wallet-1"]);
+        assert!(!out.status.success());
+    }
+);
+
+#[tokio::test]
+async fn cli_errors_are_one_clear_line_and_a_non_zero_exit() {
+    let app = TestApp::spawn().await;
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["client", "show", "nobody"],
+        vec!["client", "delete", "nobody"],
+        vec!["client", "disable", "nobody"],
+        vec!["client", "rotate-secret", "nobody"],
+        vec!["client", "create", "--id", "payvalida", "--scopes", "x"],
+        vec!["client", "create", "--id", "bad\tid", "--scopes", "x"],
+        vec!["client", "create", "--scopes", "a\"b"],
+        vec!["client", "create", "--scopes", "x", "--grants", "implicit"],
+        vec!["client", "create", "--scopes", "x", "--ttl", "0"],
+        vec!["key", "retire", "no-such-kid"],
+        vec!["token", "verify", "not-a-token"],
+    ];
+    for args in cases {
+        let out = app.cli(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn generated_ids_and_secrets_read_the_same_both_ways() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = app.create_client(&["--scopes", "transaction"]);
+    assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric()));
+    app.token_for(&id, &secret, None).await;
+}
+
+#[tokio::test]
+async fn migrate_config_file_and_environment_variables() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = format!("sqlite://{}/cfg.db", dir.path().display());
+    let keys = dir.path().join("k");
+    // Environment variable.
+    let out = run_cli(&db, &keys, &["migrate", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["migrated"],
+        true
+    );
+
+    // Config file, with no FICHA_DATABASE_URL in the environment.
+    let cfg = dir.path().join("ficha.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "database_url = \"{db}\"\nkey_dir = \"{}\"\n",
+            keys.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficha"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "key",
+            "generate",
+            "--json",
+        ])
+        .env_remove("FICHA_DATABASE_URL")
+        .env_remove("FICHA_KEY_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(key["state"], "active");
+    let pem = keys.join(format!("{}.pem", key["kid"].as_str().unwrap()));
+    let mode = std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // The flag beats the file.
+    let other = format!("sqlite://{}/other.db", dir.path().display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficha"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--database",
+            &other,
+            "key",
+            "list",
+            "--json",
+        ])
+        .env_remove("FICHA_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+
+    // A bad config file is one clear error.
+    std::fs::write(&cfg, "no_such_setting = 1\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ficha"))
+        .args(["--config", cfg.to_str().unwrap(), "client", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid config file"));
+}
+
+#[tokio::test]
+async fn token_verify_prints_claims_and_checks_scope() {
+    let app = TestApp::spawn().await;
+    let t = app
+        .token_for("payvalida", "client_secret", Some("transaction"))
+        .await;
+    let token = t["access_token"].as_str().unwrap();
+    let out = app.cli(&["token", "verify", token]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(claims["client_id"], "payvalida");
+    assert!(app
+        .cli(&["token", "verify", token, "--scope", "transaction"])
+        .status
+        .success());
+    let out = app.cli(&["token", "verify", token, "--scope", "annulment"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scope"));
+}
