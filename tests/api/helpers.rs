@@ -180,6 +180,27 @@ impl TestApp {
         Some(app)
     }
 
+    /// A server on an existing database URL (e.g. through a proxy).
+    pub async fn spawn_with_url(db_url: &str, opts: Options) -> TestApp {
+        init_test_log();
+        let dir = TempDir::new().unwrap();
+        let key_dir = dir.path().join("keys");
+        let mut app = TestApp {
+            base: String::new(),
+            port: 0,
+            http: reqwest::Client::new(),
+            db_url: db_url.to_owned(),
+            key_dir,
+            dir,
+            clock: opts.clock.clone(),
+            backend: Backend::Postgres,
+            stop: None,
+            server: None,
+        };
+        app.start(&opts).await.unwrap();
+        app
+    }
+
     /// Starts the server (again) on this app's database and key directory.
     pub async fn start(&mut self, opts: &Options) -> anyhow::Result<()> {
         let clock: Arc<dyn Clock> = match &opts.clock {

@@ -6,7 +6,9 @@
 mod helpers;
 
 mod cli;
+mod cluster;
 mod interop;
 mod keys;
+mod outage;
 mod production;
 mod token;
