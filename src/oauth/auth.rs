@@ -76,8 +76,11 @@ impl Default for AuthSettings {
 }
 
 struct CachedClient {
-    client: Option<Client>,
+    client: Option<Arc<Client>>,
     verified: Mutex<Vec<([u8; 32], i64)>>,
+    /// When this entry last queued a last-use record; one per minute is
+    /// plenty, and it keeps the shared queue off the hot path.
+    use_recorded_at: AtomicI64,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -184,8 +187,9 @@ impl Authenticator {
             other => TokenError::Internal(other.into()),
         })?;
         let entry = Arc::new(CachedClient {
-            client,
+            client: client.map(Arc::new),
             verified: Mutex::new(Vec::new()),
+            use_recorded_at: AtomicI64::new(0),
         });
         // A change that landed while we were reading must not be overwritten
         // by the stale row we read.
@@ -227,7 +231,7 @@ impl Authenticator {
         credentials: &Credentials,
         peer: Option<IpAddr>,
         now: i64,
-    ) -> Result<Client, TokenError> {
+    ) -> Result<Arc<Client>, TokenError> {
         let (method, candidates) = match credentials {
             Credentials::Secret { method, candidates } => (*method, candidates),
             Credentials::Public(_) => {
@@ -300,10 +304,18 @@ impl Authenticator {
         if method != AuthMethod::ClientSecretBasic && !client.auth_methods.contains(&method) {
             return Err(TokenError::InvalidClient(AuthFailure::MethodNotAllowed));
         }
-        self.pending_uses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(secret_id, now);
+        let last = entry.use_recorded_at.load(Ordering::Relaxed);
+        if now - last >= 60
+            && entry
+                .use_recorded_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.pending_uses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(secret_id, now);
+        }
         Ok(client.clone())
     }
 

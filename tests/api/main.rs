@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod interop;
 mod keys;
+mod logging;
 mod outage;
 mod production;
 mod token;
