@@ -1,20 +1,29 @@
-//! Logging: one tracing subscriber, pretty or JSON, filtered by `RUST_LOG`.
-//! Nothing logged anywhere in ficha carries a secret, an Authorization
-//! header or a token: handlers record ids, scopes and `jti` only.
+//! Logging: one tracing subscriber, pretty or JSON, filtered by `RUST_LOG`,
+//! written to stderr by a background thread so that the per-token audit
+//! record never puts a write syscall on the request path. Nothing logged
+//! anywhere in ficha carries a secret, an Authorization header or a token:
+//! handlers record ids, scopes and `jti` only.
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; `json` selects machine-readable lines.
-pub fn init(json: bool) {
+/// Keep the returned guard alive until exit: dropping it flushes the logs.
+pub fn init(json: bool) -> Option<WorkerGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // Not lossy: audit records are worth back-pressure rather than loss.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second initialisation (tests) keeps the first subscriber.
-    let _ = if json {
+    let installed = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    installed.ok().map(|()| guard)
 }

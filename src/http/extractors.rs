@@ -67,15 +67,16 @@ impl FromRequest<AppState> for TokenForm {
             error: HttpError::Token(e),
             mode: state.mode,
         };
-        let headers = req.headers().clone();
+        let is_form = content_type_is(req.headers(), "application/x-www-form-urlencoded");
+        let auth = authorization(req.headers());
         let body = body_bytes(req, state).await?;
-        if !content_type_is(&headers, "application/x-www-form-urlencoded") {
+        if !is_form {
             return Err(reject(TokenError::InvalidRequest(
                 "Content-Type must be application/x-www-form-urlencoded",
             )));
         }
         let form = parse_form(&body).map_err(reject)?;
-        let auth = authorization(&headers).map_err(reject)?;
+        let auth = auth.map_err(reject)?;
         Ok(TokenForm(RawTokenRequest::from_form(form, auth)))
     }
 }

@@ -357,3 +357,191 @@ impl Authenticator {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::oauth::request::credentials;
+    use crate::oauth::scope::ScopeSet;
+    use crate::oauth::store::memory::MemoryStore;
+    use crate::oauth::{GrantType, StoredSecret};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn client(id: &str, secret: &str) -> Client {
+        Client {
+            id: ClientId::parse(id).unwrap(),
+            name: None,
+            scopes: ScopeSet::parse("transaction").unwrap(),
+            default_scopes: None,
+            ttl: None,
+            audience: None,
+            grants: BTreeSet::from([GrantType::ClientCredentials]),
+            auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
+            alg: crate::keys::Alg::Es256,
+            can_introspect: false,
+            enabled: true,
+            created_at: NOW,
+            updated_at: NOW,
+            secrets: vec![StoredSecret {
+                id: 1,
+                phc: secret::hash_secret(&secret.to_owned().into()).unwrap(),
+                created_at: NOW,
+                expires_at: None,
+                last_used_at: None,
+            }],
+        }
+    }
+
+    fn basic(id: &str, secret: &str) -> Credentials {
+        use base64::Engine as _;
+        let h = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        );
+        credentials(Some(&h), None, None).unwrap()
+    }
+
+    async fn setup() -> (Arc<MemoryStore>, Authenticator) {
+        let store = Arc::new(MemoryStore::default());
+        store
+            .create_client(&client("shop", "s3cret"))
+            .await
+            .unwrap();
+        let settings = AuthSettings {
+            throttle_client_per_minute: 0,
+            throttle_address_per_minute: 0,
+            ..AuthSettings::default()
+        };
+        let auth = Authenticator::new(store.clone(), settings).unwrap();
+        auth.mark_fresh(NOW);
+        (store, auth)
+    }
+
+    #[tokio::test]
+    async fn a_verified_secret_is_served_from_memory_without_a_store_read() {
+        let (store, auth) = setup().await;
+        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
+            .await
+            .unwrap();
+        let reads = store.reads.load(Ordering::SeqCst);
+        for _ in 0..10 {
+            auth.authenticate(&basic("shop", "s3cret"), None, NOW)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.reads.load(Ordering::SeqCst), reads);
+    }
+
+    #[tokio::test]
+    async fn the_cache_never_accepts_a_wrong_secret() {
+        let (_store, auth) = setup().await;
+        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
+            .await
+            .unwrap();
+        for wrong in ["s3cre", "s3cret ", "S3cret", ""] {
+            let r = auth.authenticate(&basic("shop", wrong), None, NOW).await;
+            assert!(
+                matches!(r, Err(TokenError::InvalidClient(AuthFailure::WrongSecret))),
+                "{wrong:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_evicts_the_client_and_its_verified_secrets() {
+        let (store, auth) = setup().await;
+        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
+            .await
+            .unwrap();
+        let mut c = store
+            .get_client(&ClientId::parse("shop").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        c.enabled = false;
+        store.update_client(&c).await.unwrap();
+        // Until the change log says so, the cached copy is used...
+        assert!(auth
+            .authenticate(&basic("shop", "s3cret"), None, NOW)
+            .await
+            .is_ok());
+        // ...and the moment it does, the client is refused.
+        auth.apply(&Change::Client(c.id.clone()));
+        let r = auth.authenticate(&basic("shop", "s3cret"), None, NOW).await;
+        assert!(matches!(
+            r,
+            Err(TokenError::InvalidClient(AuthFailure::Disabled))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stale_cache_is_not_trusted_and_a_dead_store_means_unavailable() {
+        let (store, auth) = setup().await;
+        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
+            .await
+            .unwrap();
+        store.fail.store(true, Ordering::SeqCst);
+        // Within the staleness bound the cached client still works.
+        assert!(auth
+            .authenticate(&basic("shop", "s3cret"), None, NOW + 4)
+            .await
+            .is_ok());
+        // Past it, the store must be asked, and it is down.
+        let r = auth
+            .authenticate(&basic("shop", "s3cret"), None, NOW + 6)
+            .await;
+        assert!(matches!(r, Err(TokenError::Unavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn an_expired_grace_secret_stops_working_even_when_cached() {
+        let (store, auth) = setup().await;
+        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
+            .await
+            .unwrap();
+        let new_phc = secret::hash_secret(&"n3w".to_owned().into()).unwrap();
+        let id = ClientId::parse("shop").unwrap();
+        store
+            .rotate_secret(&id, &new_phc, NOW, NOW + 60)
+            .await
+            .unwrap();
+        auth.apply(&Change::Client(id));
+        auth.mark_fresh(NOW + 30);
+        assert!(auth
+            .authenticate(&basic("shop", "s3cret"), None, NOW + 30)
+            .await
+            .is_ok());
+        assert!(auth
+            .authenticate(&basic("shop", "n3w"), None, NOW + 30)
+            .await
+            .is_ok());
+        auth.mark_fresh(NOW + 61);
+        let r = auth
+            .authenticate(&basic("shop", "s3cret"), None, NOW + 61)
+            .await;
+        assert!(matches!(
+            r,
+            Err(TokenError::InvalidClient(AuthFailure::WrongSecret))
+        ));
+        assert!(auth
+            .authenticate(&basic("shop", "n3w"), None, NOW + 61)
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_client_is_refused_after_a_dummy_verification() {
+        let (_store, auth) = setup().await;
+        let r = auth
+            .authenticate(&basic("ghost", "s3cret"), None, NOW)
+            .await;
+        assert!(matches!(
+            r,
+            Err(TokenError::InvalidClient(AuthFailure::UnknownClient))
+        ));
+    }
+}

@@ -72,3 +72,119 @@ pub trait ClientStore: Send + Sync {
 pub trait Store: ClientStore + KeyStore {}
 
 impl<T: ClientStore + KeyStore> Store for T {}
+
+/// An in-memory [`ClientStore`] for the core's unit tests.
+#[cfg(test)]
+pub mod memory {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Clients in a map; `fail` makes every call fail as if the database
+    /// were gone; `reads` counts `get_client` calls.
+    #[derive(Default)]
+    pub struct MemoryStore {
+        pub clients: Mutex<BTreeMap<ClientId, Client>>,
+        pub fail: AtomicBool,
+        pub reads: AtomicUsize,
+    }
+
+    impl MemoryStore {
+        fn check(&self) -> Result<(), StoreError> {
+            if self.fail.load(Ordering::SeqCst) {
+                Err(StoreError::Unavailable(anyhow::anyhow!("down")))
+            } else {
+                Ok(())
+            }
+        }
+
+        fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<ClientId, Client>> {
+            self.clients.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    #[async_trait]
+    impl ClientStore for MemoryStore {
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.check()
+        }
+        async fn latest_change(&self) -> Result<i64, StoreError> {
+            self.check().map(|()| 0)
+        }
+        async fn changes_since(&self, _after: i64) -> Result<Vec<(i64, Change)>, StoreError> {
+            self.check().map(|()| Vec::new())
+        }
+        async fn record_change(&self, _change: &Change, _now: i64) -> Result<(), StoreError> {
+            self.check()
+        }
+        async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+            self.check()?;
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.map().get(id).cloned())
+        }
+        async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+            self.check()?;
+            Ok(self.map().values().cloned().collect())
+        }
+        async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+            self.check()?;
+            let mut map = self.map();
+            if map.contains_key(&client.id) {
+                return Err(StoreError::Conflict);
+            }
+            map.insert(client.id.clone(), client.clone());
+            Ok(())
+        }
+        async fn update_client(&self, client: &Client) -> Result<(), StoreError> {
+            self.check()?;
+            let mut map = self.map();
+            let old = map.get_mut(&client.id).ok_or(StoreError::NotFound)?;
+            let secrets = std::mem::take(&mut old.secrets);
+            *old = Client {
+                secrets,
+                ..client.clone()
+            };
+            Ok(())
+        }
+        async fn delete_client(&self, id: &ClientId, _now: i64) -> Result<(), StoreError> {
+            self.check()?;
+            self.map()
+                .remove(id)
+                .map(|_| ())
+                .ok_or(StoreError::NotFound)
+        }
+        async fn rotate_secret(
+            &self,
+            id: &ClientId,
+            phc: &str,
+            now: i64,
+            old_expire_at: i64,
+        ) -> Result<(), StoreError> {
+            self.check()?;
+            let mut map = self.map();
+            let c = map.get_mut(id).ok_or(StoreError::NotFound)?;
+            for s in &mut c.secrets {
+                if s.expires_at.is_none_or(|e| e > old_expire_at) {
+                    s.expires_at = Some(old_expire_at);
+                }
+            }
+            let next = c.secrets.iter().map(|s| s.id).max().unwrap_or(0) + 1;
+            c.secrets.insert(
+                0,
+                crate::oauth::StoredSecret {
+                    id: next,
+                    phc: phc.to_owned(),
+                    created_at: now,
+                    expires_at: None,
+                    last_used_at: None,
+                },
+            );
+            Ok(())
+        }
+        async fn record_secret_use(&self, _uses: &[(i64, i64)]) -> Result<(), StoreError> {
+            self.check()
+        }
+    }
+}

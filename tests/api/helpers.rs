@@ -390,7 +390,7 @@ pub fn verify_with_jwks(
 
 fn init_test_log() {
     if std::env::var("TEST_LOG").is_ok() {
-        ficha::telemetry::init(false);
+        std::mem::forget(ficha::telemetry::init(false));
     }
 }
 
