@@ -232,3 +232,9 @@ async fn token_verify_prints_claims_and_checks_scope() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("scope"));
 }
+
+#[test]
+fn the_example_config_file_parses() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    ficha::config::Settings::from_file(&path).unwrap();
+}
