@@ -16,7 +16,7 @@ use crate::config::{load_kek, Config, Settings};
 use crate::keys::{self, Alg, KeyRing, KeyState, KeyVault};
 use crate::oauth::{
     self, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock, GrantType, Mode, ScopeSet,
-    Store, StoreError, StoredSecret, SystemClock,
+    Store, StoreError, StoredSecret, SystemClock, User, Username,
 };
 use crate::store::{self, PoolSettings};
 
@@ -65,6 +65,50 @@ pub enum Command {
     /// Inspect tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage resource owners (password grant).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `ficha user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints a generated password once if none is given.
+    Create {
+        /// Username (for Fegora: the customer's tax id).
+        username: String,
+        /// Use this password instead of a generated one.
+        #[arg(long, env = "FICHA_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Scopes the user may delegate, space-separated [default: no restriction].
+        #[arg(long)]
+        scopes: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Refuse the user from now on and revoke the user's refresh tokens.
+    Disable {
+        /// Username.
+        username: String,
+    },
+    /// Accept the user again.
+    Enable {
+        /// Username.
+        username: String,
+    },
+    /// Delete the user and the user's refresh tokens.
+    Delete {
+        /// Username.
+        username: String,
+    },
+    /// Set a new password (generated if none is given); revokes refresh tokens.
+    SetPassword {
+        /// Username.
+        username: String,
+        /// The new password.
+        #[arg(long, env = "FICHA_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
 }
 
 /// `ficha serve`.
@@ -106,6 +150,9 @@ pub struct ServeArgs {
     /// Concurrent argon2 verifications [default: number of cores].
     #[arg(long, env = "FICHA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+    /// Refresh-token lifetime in seconds [default: 1209600, 14 days].
+    #[arg(long, env = "FICHA_REFRESH_TOKEN_TTL_SECS")]
+    pub refresh_token_ttl_secs: Option<i64>,
 }
 
 /// Options shared by `client create` and `client update`.
@@ -326,6 +373,12 @@ impl Cli {
                 .unwrap_or(defaults.hash_concurrency),
                 ..defaults
             },
+            refresh_ttl: pick(
+                serve.and_then(|s| s.refresh_token_ttl_secs),
+                file.refresh_token_ttl_secs,
+            )
+            .unwrap_or(oauth::DEFAULT_REFRESH_TTL)
+            .max(1),
         })
     }
 
@@ -352,6 +405,7 @@ pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Resu
         }
         Command::Client(c) => client_command(c, &*store, clock.now(), json_out).await,
         Command::Key(k) => key_command(k, &*store, &vault, clock.now(), json_out).await,
+        Command::User(u) => user_command(u, &*store, clock.now(), json_out).await,
         Command::Token(TokenCommand::Verify { token, scope }) => {
             let ring = KeyRing::load_public(&*store).await?;
             let claims: oauth::AccessClaims =
@@ -553,6 +607,7 @@ async fn client_command(
                 Some(id) => parse_id(id)?,
                 None => ClientId::generate(),
             };
+            let secret_given = secret.as_ref();
             let secret: SecretString = match secret {
                 Some(s) => {
                     anyhow::ensure!(!s.is_empty(), "--secret must not be empty");
@@ -563,11 +618,31 @@ async fn client_command(
             let mut client = new_client(id.clone(), parse_scopes(scopes)?, &secret, now)?;
             client.can_introspect = *introspect;
             apply_attrs(&mut client, attrs)?;
+            let public = client.auth_methods.iter().all(|m| *m == AuthMethod::None);
+            if public {
+                // RFC 6749 §2.1: a public client has no secret at all.
+                anyhow::ensure!(
+                    secret_given.is_none(),
+                    "--secret makes no sense with --auth-methods none"
+                );
+                client.secrets.clear();
+            }
             store
                 .create_client(&client)
                 .await
                 .map_err(|e| store_err(e, &id))?;
             let scopes: Vec<&str> = client.scopes.iter().collect();
+            if public {
+                print(
+                    json_out,
+                    json!({"client_id": id.as_ref(), "client_secret": null, "scopes": scopes}),
+                    &format!(
+                        "client_id: {id}\npublic client (no secret)\nscopes: {}",
+                        client.scopes
+                    ),
+                );
+                return Ok(());
+            }
             print(
                 json_out,
                 json!({"client_id": id.as_ref(), "client_secret": secret.expose_secret(), "scopes": scopes}),
@@ -762,6 +837,155 @@ async fn key_command(
                 json_out,
                 json!({"kid": kid, "state": "retired"}),
                 &format!("key {kid} retired"),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn parse_username(s: &str) -> anyhow::Result<Username> {
+    Username::parse(s).map_err(|e| anyhow::anyhow!("invalid username: {e}"))
+}
+
+async fn load_user(store: &dyn Store, name: &Username) -> anyhow::Result<User> {
+    store
+        .get_user(name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user named {name:?}"))
+}
+
+fn user_err(e: StoreError, name: &Username) -> anyhow::Error {
+    match e {
+        StoreError::NotFound => anyhow::anyhow!("no user named {name:?}"),
+        StoreError::Conflict => anyhow::anyhow!("a user named {name:?} already exists"),
+        StoreError::Unavailable(e) => e.context("database error"),
+    }
+}
+
+fn password_or_generated(p: Option<&String>) -> anyhow::Result<(SecretString, bool)> {
+    match p {
+        Some(p) => {
+            anyhow::ensure!(!p.is_empty(), "--password must not be empty");
+            Ok((p.clone().into(), false))
+        }
+        None => Ok((oauth::generate_secret(), true)),
+    }
+}
+
+async fn user_command(
+    cmd: &UserCommand,
+    store: &dyn Store,
+    now: i64,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Create {
+            username,
+            password,
+            scopes,
+        } => {
+            let name = parse_username(username)?;
+            let (password, generated) = password_or_generated(password.as_ref())?;
+            let user = User {
+                username: name.clone(),
+                phc: oauth::hash_secret(&password)?,
+                scopes: scopes.as_deref().map(parse_scopes).transpose()?,
+                enabled: true,
+                created_at: now,
+                updated_at: now,
+            };
+            store
+                .create_user(&user)
+                .await
+                .map_err(|e| user_err(e, &name))?;
+            let shown = generated.then(|| password.expose_secret().to_owned());
+            print(
+                json_out,
+                json!({"username": name.as_ref(), "password": shown}),
+                &match &shown {
+                    Some(p) => format!(
+                        "user {name} created\npassword: {p}\n(shown once; only its hash is stored)"
+                    ),
+                    None => format!("user {name} created"),
+                },
+            );
+            Ok(())
+        }
+        UserCommand::List => {
+            let users = store.list_users().await?;
+            if json_out {
+                let all: Vec<_> = users
+                    .iter()
+                    .map(|u| {
+                        json!({
+                            "username": u.username.as_ref(),
+                            "enabled": u.enabled,
+                            "scopes": u.scopes.as_ref().map(|s| s.iter().collect::<Vec<_>>()),
+                            "created_at": u.created_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(all));
+            } else {
+                for u in &users {
+                    println!(
+                        "{}\t{}",
+                        u.username,
+                        if u.enabled { "enabled" } else { "disabled" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Disable { username } | UserCommand::Enable { username } => {
+            let enabled = matches!(cmd, UserCommand::Enable { .. });
+            let name = parse_username(username)?;
+            let mut user = load_user(store, &name).await?;
+            user.enabled = enabled;
+            user.updated_at = now;
+            store
+                .update_user(&user)
+                .await
+                .map_err(|e| user_err(e, &name))?;
+            let word = if enabled { "enabled" } else { "disabled" };
+            print(
+                json_out,
+                json!({"username": name.as_ref(), "enabled": enabled}),
+                &format!("user {name} {word}"),
+            );
+            Ok(())
+        }
+        UserCommand::Delete { username } => {
+            let name = parse_username(username)?;
+            store
+                .delete_user(&name)
+                .await
+                .map_err(|e| user_err(e, &name))?;
+            print(
+                json_out,
+                json!({"username": name.as_ref(), "deleted": true}),
+                &format!("user {name} deleted"),
+            );
+            Ok(())
+        }
+        UserCommand::SetPassword { username, password } => {
+            let name = parse_username(username)?;
+            let mut user = load_user(store, &name).await?;
+            let (password, generated) = password_or_generated(password.as_ref())?;
+            user.phc = oauth::hash_secret(&password)?;
+            user.updated_at = now;
+            store
+                .update_user(&user)
+                .await
+                .map_err(|e| user_err(e, &name))?;
+            let shown = generated.then(|| password.expose_secret().to_owned());
+            print(
+                json_out,
+                json!({"username": name.as_ref(), "password": shown}),
+                &match &shown {
+                    Some(p) => format!("password of {name} changed\npassword: {p}"),
+                    None => format!("password of {name} changed"),
+                },
             );
             Ok(())
         }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub throttle_address_per_minute: Option<u32>,
     /// `hash_concurrency`.
     pub hash_concurrency: Option<usize>,
+    /// `refresh_token_ttl_secs`.
+    pub refresh_token_ttl_secs: Option<i64>,
 }
 
 impl Settings {
@@ -82,6 +84,8 @@ pub struct Config {
     pub sync_interval: Duration,
     /// Authenticator tuning.
     pub auth: AuthSettings,
+    /// Refresh-token lifetime in seconds.
+    pub refresh_ttl: i64,
 }
 
 impl Config {

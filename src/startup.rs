@@ -105,11 +105,17 @@ impl Application {
             default_audience: config.audience.clone().unwrap_or_else(|| issuer.clone()),
             issuer: issuer.clone(),
             mode: config.mode,
+            refresh_ttl: config.refresh_ttl,
         };
         let auth = Arc::new(Authenticator::new(store.clone(), config.auth.clone())?);
         let cursor = store.latest_change().await?;
         auth.mark_fresh(clock.now());
-        let tokens = Arc::new(TokenService::new(auth.clone(), keys.clone(), policy));
+        let tokens = Arc::new(TokenService::new(
+            auth.clone(),
+            keys.clone(),
+            store.clone(),
+            policy,
+        ));
         let state = AppState {
             tokens,
             store: store.clone(),

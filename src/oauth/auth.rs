@@ -208,11 +208,11 @@ impl Authenticator {
         mac.finalize().into_bytes().into()
     }
 
-    fn throttled(&self, id: &ClientId, peer: Option<IpAddr>) -> Option<Duration> {
+    fn throttled(&self, key: &str, peer: Option<IpAddr>) -> Option<Duration> {
         let clock = DefaultClock::default();
         let mut wait = None;
         if let Some(t) = &self.throttle_client {
-            if let Err(not_until) = t.check_key(&id.as_ref().to_owned()) {
+            if let Err(not_until) = t.check_key(&key.to_owned()) {
                 wait = Some(not_until.wait_time_from(clock.now()));
             }
         }
@@ -234,9 +234,7 @@ impl Authenticator {
     ) -> Result<Arc<Client>, TokenError> {
         let (method, candidates) = match credentials {
             Credentials::Secret { method, candidates } => (*method, candidates),
-            Credentials::Public(_) => {
-                return Err(TokenError::InvalidClient(AuthFailure::NoCredentials))
-            }
+            Credentials::Public(id) => return self.authenticate_public(id, now).await,
         };
         // Of the readings of the Basic header, the first whose id exists wins.
         let mut found = None;
@@ -275,7 +273,7 @@ impl Authenticator {
         }
 
         if ok.is_none() {
-            if let Some(wait) = self.throttled(&client.id, peer) {
+            if let Some(wait) = self.throttled(client.id.as_ref(), peer) {
                 return Err(TokenError::Throttled { retry_after: wait });
             }
             let jobs: Vec<(i64, String, SecretString)> = readings
@@ -319,13 +317,56 @@ impl Authenticator {
         Ok(client.clone())
     }
 
+    /// A public client (RFC 6749 §2.1) proves nothing but its id; only
+    /// clients registered with the `none` method are accepted this way.
+    async fn authenticate_public(
+        &self,
+        id: &ClientId,
+        now: i64,
+    ) -> Result<Arc<Client>, TokenError> {
+        let entry = self.cached_client(id, now).await?;
+        let client = entry
+            .client
+            .as_ref()
+            .ok_or(TokenError::InvalidClient(AuthFailure::UnknownClient))?;
+        if !client.auth_methods.contains(&AuthMethod::None) {
+            return Err(TokenError::InvalidClient(AuthFailure::NoCredentials));
+        }
+        if !client.enabled {
+            return Err(TokenError::InvalidClient(AuthFailure::Disabled));
+        }
+        Ok(client.clone())
+    }
+
+    /// Verifies a resource owner's password (password grant) on the same
+    /// bounded pool and behind the same throttles as client secrets, keyed
+    /// by username; an unknown user is verified against the dummy hash.
+    pub async fn verify_password(
+        &self,
+        username: &str,
+        phc: Option<&str>,
+        password: &SecretString,
+        peer: Option<IpAddr>,
+    ) -> Result<bool, TokenError> {
+        // A NUL prefix keeps usernames apart from client ids (printable ASCII).
+        if let Some(wait) = self.throttled(&format!("\0user:{username}"), peer) {
+            return Err(TokenError::Throttled { retry_after: wait });
+        }
+        let phc = phc.unwrap_or(&self.dummy_phc).to_owned();
+        let known = phc != self.dummy_phc;
+        let matched = self
+            .verify_blocking(vec![(0, phc, password.clone())])
+            .await?;
+        Ok(known && matched.is_some())
+    }
+
     async fn verify_dummy(
         &self,
         c: Option<&Candidate>,
         peer: Option<IpAddr>,
     ) -> Result<(), TokenError> {
         let Some(c) = c else { return Ok(()) };
-        if let Some(wait) = self.throttled(&c.id, peer) {
+        if let Some(wait) = self.throttled(c.id.as_ref(), peer) {
             return Err(TokenError::Throttled { retry_after: wait });
         }
         self.verify_blocking(vec![(0, self.dummy_phc.clone(), c.secret.clone())])

@@ -100,6 +100,8 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// Secret in the request body, only for clients that allow it.
     ClientSecretPost,
+    /// A public client (RFC 6749 §2.1): only a `client_id`, no secret.
+    None,
 }
 
 impl AuthMethod {
@@ -108,6 +110,7 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
         }
     }
 }
@@ -118,8 +121,9 @@ impl FromStr for AuthMethod {
         match s {
             "client_secret_basic" => Ok(AuthMethod::ClientSecretBasic),
             "client_secret_post" => Ok(AuthMethod::ClientSecretPost),
+            "none" => Ok(AuthMethod::None),
             _ => Err(InvalidValue(
-                "auth method must be client_secret_basic or client_secret_post",
+                "auth method must be client_secret_basic, client_secret_post or none",
             )),
         }
     }

@@ -13,6 +13,7 @@ mod scope;
 mod secret;
 mod store;
 mod token;
+mod user;
 
 pub use auth::{AuthSettings, Authenticator};
 pub use client::{
@@ -26,7 +27,11 @@ pub use request::{
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON2_T_COST};
-pub use store::{Change, ClientStore, Store, StoreError};
+pub use store::{Change, ClientStore, Store, StoreError, UserStore};
 pub use token::{
-    granted_scope, AccessClaims, IssuedToken, Mode, Policy, TokenService, DEFAULT_TTL,
+    granted_scope, AccessClaims, IssuedToken, Mode, Policy, TokenService, DEFAULT_REFRESH_TTL,
+    DEFAULT_TTL,
+};
+pub use user::{
+    new_refresh_token, refresh_token_hash, NewRefreshToken, RefreshOutcome, User, Username,
 };

@@ -53,6 +53,11 @@ impl ScopeSet {
         self.0.is_subset(&other.0)
     }
 
+    /// The scopes in both sets.
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// Whether the set holds this scope.
     pub fn contains(&self, scope: &str) -> bool {
         self.0.iter().any(|s| s.0 == scope)

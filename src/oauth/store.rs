@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 
 use super::client::{Client, ClientId};
+use super::user::{NewRefreshToken, RefreshOutcome, User, Username};
 use crate::keys::KeyStore;
 
 /// A storage failure, typed as far as the core cares.
@@ -68,10 +69,42 @@ pub trait ClientStore: Send + Sync {
     async fn record_secret_use(&self, uses: &[(i64, i64)]) -> Result<(), StoreError>;
 }
 
-/// Everything the server needs from one database.
-pub trait Store: ClientStore + KeyStore {}
+/// Users and refresh tokens (password and refresh_token grants).
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The user with this name.
+    async fn get_user(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    /// Every user, ordered by name.
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Inserts a user; `Conflict` if the name is taken.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Replaces a user's password hash, scopes and state; `NotFound` if
+    /// absent. Disabling a user or changing the password revokes the user's
+    /// refresh tokens in the same transaction.
+    async fn update_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Deletes a user and the user's refresh tokens; `NotFound` if absent.
+    async fn delete_user(&self, username: &Username) -> Result<(), StoreError>;
+    /// Stores a new refresh token.
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
+    /// Spends the token with `hash` if it is live, issued to `client`, and
+    /// its user is enabled, and stores its successor (`next_hash`, expiring
+    /// at `next_expires_at`) in the same family, all in one transaction so
+    /// that two concurrent uses cannot both succeed. A token that was
+    /// already spent revokes its whole family (RFC 9700 §4.14.2).
+    async fn use_refresh_token(
+        &self,
+        hash: &str,
+        client: &ClientId,
+        now: i64,
+        next_hash: &str,
+        next_expires_at: i64,
+    ) -> Result<RefreshOutcome, StoreError>;
+}
 
-impl<T: ClientStore + KeyStore> Store for T {}
+/// Everything the server needs from one database.
+pub trait Store: ClientStore + KeyStore + UserStore {}
+
+impl<T: ClientStore + KeyStore + UserStore> Store for T {}
 
 /// An in-memory [`ClientStore`] for the core's unit tests.
 #[cfg(test)]

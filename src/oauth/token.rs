@@ -11,7 +11,12 @@ use super::client::{Client, GrantType};
 use super::error::TokenError;
 use super::request::{Grant, TokenRequest};
 use super::scope::ScopeSet;
+use super::store::{StoreError, UserStore};
+use super::user::{
+    new_refresh_token, refresh_token_hash, NewRefreshToken, RefreshOutcome, User, Username,
+};
 use crate::keys::KeyRingHandle;
+use secrecy::SecretString;
 
 /// The lifetime of a token in production, and the default in sandbox.
 pub const DEFAULT_TTL: u32 = 1200;
@@ -59,6 +64,10 @@ pub struct IssuedToken {
     pub claims: AccessClaims,
     /// The signing key id.
     pub kid: String,
+    /// A rotated refresh token (password and refresh_token grants).
+    pub refresh_token: Option<SecretString>,
+    /// The resource owner, for user-bound tokens.
+    pub username: Option<Username>,
 }
 
 /// Server-wide policy for minting.
@@ -70,20 +79,43 @@ pub struct Policy {
     pub default_audience: String,
     /// The deployment mode.
     pub mode: Mode,
+    /// Lifetime of refresh tokens, in seconds.
+    pub refresh_ttl: i64,
 }
 
+/// The default refresh-token lifetime: 14 days.
+pub const DEFAULT_REFRESH_TTL: i64 = 14 * 86_400;
+
 /// Issues tokens: authenticates, applies the grant rules, signs.
-#[derive(Debug)]
 pub struct TokenService {
     auth: Arc<Authenticator>,
     keys: Arc<KeyRingHandle>,
+    users: Arc<dyn UserStore>,
     policy: Policy,
 }
 
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TokenService {
-    /// A service over an authenticator and a key ring.
-    pub fn new(auth: Arc<Authenticator>, keys: Arc<KeyRingHandle>, policy: Policy) -> Self {
-        TokenService { auth, keys, policy }
+    /// A service over an authenticator, a key ring and the user store.
+    pub fn new(
+        auth: Arc<Authenticator>,
+        keys: Arc<KeyRingHandle>,
+        users: Arc<dyn UserStore>,
+        policy: Policy,
+    ) -> Self {
+        TokenService {
+            auth,
+            keys,
+            users,
+            policy,
+        }
     }
 
     /// The minting policy.
@@ -105,31 +137,135 @@ impl TokenService {
         now: i64,
     ) -> Result<IssuedToken, TokenError> {
         let client = self.auth.authenticate(&req.credentials, peer, now).await?;
-        match req.grant {
-            Grant::ClientCredentials => {
-                if !client.grants.contains(&GrantType::ClientCredentials) {
-                    return Err(TokenError::UnauthorizedClient(
-                        "the client may not use this grant type",
-                    ));
-                }
-            }
-            // RFC 6749 §5.2: a grant the server does not offer here.
-            Grant::Password { .. } | Grant::RefreshToken { .. } => {
-                return Err(TokenError::UnsupportedGrantType)
-            }
+        let grant_type = match &req.grant {
+            Grant::ClientCredentials => GrantType::ClientCredentials,
+            Grant::Password { .. } => GrantType::Password,
+            Grant::RefreshToken { .. } => GrantType::RefreshToken,
+        };
+        if !client.grants.contains(&grant_type) {
+            return Err(TokenError::UnauthorizedClient(
+                "the client may not use this grant type",
+            ));
         }
-        let scope = granted_scope(&client, req.scope)?;
         let audience = req
             .audience
+            .clone()
             .or_else(|| client.audience.clone())
             .unwrap_or_else(|| self.policy.default_audience.clone());
-        self.mint(&client, scope, audience, now)
+        match req.grant {
+            Grant::ClientCredentials => {
+                let scope = granted_scope(&client, req.scope)?;
+                self.mint(&client, None, scope, audience, now)
+            }
+            Grant::Password { username, password } => {
+                let user = self.password_grant(&username, &password, peer).await?;
+                let mut scope = granted_scope(&client, req.scope.clone())?;
+                if let Some(allowed) = &user.scopes {
+                    if req.scope.is_some() && !scope.is_subset(allowed) {
+                        return Err(TokenError::InvalidScope(
+                            "a requested scope is not allowed for this user",
+                        ));
+                    }
+                    scope = scope.intersection(allowed);
+                }
+                let mut token =
+                    self.mint(&client, Some(&user.username), scope.clone(), audience, now)?;
+                if client.grants.contains(&GrantType::RefreshToken) {
+                    let refresh = new_refresh_token();
+                    let hash = refresh_token_hash(&refresh);
+                    self.users
+                        .insert_refresh_token(&NewRefreshToken {
+                            family_id: hash.clone(),
+                            hash,
+                            client_id: client.id.clone(),
+                            username: user.username.clone(),
+                            scope: scope.to_string(),
+                            issued_at: now,
+                            expires_at: now + self.policy.refresh_ttl,
+                        })
+                        .await
+                        .map_err(store_error)?;
+                    token.refresh_token = Some(refresh);
+                }
+                Ok(token)
+            }
+            Grant::RefreshToken { refresh_token } => {
+                let next = new_refresh_token();
+                let outcome = self
+                    .users
+                    .use_refresh_token(
+                        &refresh_token_hash(&refresh_token),
+                        &client.id,
+                        now,
+                        &refresh_token_hash(&next),
+                        now + self.policy.refresh_ttl,
+                    )
+                    .await
+                    .map_err(store_error)?;
+                let (username, family_scope) = match outcome {
+                    RefreshOutcome::Rotated { username, scope } => (username, scope),
+                    RefreshOutcome::Reused => {
+                        tracing::warn!(client_id = %client.id, "refresh token reused; its family is revoked");
+                        return Err(TokenError::InvalidGrant("the refresh token is invalid"));
+                    }
+                    RefreshOutcome::Invalid => {
+                        return Err(TokenError::InvalidGrant("the refresh token is invalid"))
+                    }
+                };
+                let family_scope = ScopeSet::parse(&family_scope).map_err(|_| {
+                    TokenError::Internal(anyhow::anyhow!("stored scope is malformed"))
+                })?;
+                // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+                let scope = match req.scope {
+                    None => family_scope,
+                    Some(s) if s.is_subset(&family_scope) => s,
+                    Some(_) => {
+                        return Err(TokenError::InvalidScope(
+                            "the requested scope exceeds the original grant",
+                        ))
+                    }
+                };
+                let mut token = self.mint(&client, Some(&username), scope, audience, now)?;
+                token.refresh_token = Some(next);
+                Ok(token)
+            }
+        }
     }
 
-    /// Signs a token for an authenticated client.
+    /// RFC 6749 §4.3.2: the resource owner's password. Unknown user, wrong
+    /// password and disabled user are one and the same `invalid_grant`.
+    async fn password_grant(
+        &self,
+        username: &str,
+        password: &SecretString,
+        peer: Option<IpAddr>,
+    ) -> Result<User, TokenError> {
+        const BAD: TokenError = TokenError::InvalidGrant("the username or password is incorrect");
+        let user = match Username::parse(username) {
+            Ok(name) => self.users.get_user(&name).await.map_err(store_error)?,
+            Err(_) => None,
+        };
+        let ok = self
+            .auth
+            .verify_password(
+                username,
+                user.as_ref().map(|u| u.phc.as_str()),
+                password,
+                peer,
+            )
+            .await?;
+        match user {
+            Some(u) if ok && u.enabled => Ok(u),
+            _ => Err(BAD),
+        }
+    }
+
+    /// Signs a token for an authenticated client, on behalf of `user` when
+    /// the grant involves a resource owner (then `sub` is the user).
     pub fn mint(
         &self,
         client: &Client,
+        user: Option<&Username>,
         scope: ScopeSet,
         audience: String,
         now: i64,
@@ -137,7 +273,7 @@ impl TokenService {
         let ttl = self.lifetime(client)?;
         let claims = AccessClaims {
             iss: self.policy.issuer.clone(),
-            sub: client.id.as_ref().to_owned(),
+            sub: user.map_or_else(|| client.id.as_ref().to_owned(), |u| u.as_ref().to_owned()),
             client_id: client.id.as_ref().to_owned(),
             aud: audience,
             scope: scope.to_string(),
@@ -156,6 +292,8 @@ impl TokenService {
             scope,
             kid: signer.kid().to_owned(),
             claims,
+            refresh_token: None,
+            username: user.cloned(),
         })
     }
 
@@ -169,6 +307,13 @@ impl TokenService {
             ));
         }
         Ok(ttl)
+    }
+}
+
+fn store_error(e: StoreError) -> TokenError {
+    match e {
+        StoreError::Unavailable(e) => TokenError::Unavailable(e),
+        other => TokenError::Internal(other.into()),
     }
 }
 

@@ -97,6 +97,30 @@ pub(crate) fn change_columns(change: &Change) -> (&'static str, Option<String>) 
     }
 }
 
+/// Types a user row.
+pub(crate) fn user(
+    (username, phc, scopes, enabled, created_at, updated_at): (
+        String,
+        String,
+        Option<String>,
+        bool,
+        i64,
+        i64,
+    ),
+) -> Result<crate::oauth::User, StoreError> {
+    Ok(crate::oauth::User {
+        username: crate::oauth::Username::parse(&username).map_err(|_| corrupt("username"))?,
+        phc,
+        scopes: scopes
+            .map(|s| ScopeSet::parse(&s))
+            .transpose()
+            .map_err(|_| corrupt("user scope"))?,
+        enabled,
+        created_at,
+        updated_at,
+    })
+}
+
 /// Types a key row.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn key_record(
@@ -419,6 +443,193 @@ macro_rules! sql_store {
                         .map_err(map_err)?;
                 }
                 tx.commit().await.map_err(map_err)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::oauth::UserStore for $store {
+            async fn get_user(&self, username: &$crate::oauth::Username) -> Result<Option<$crate::oauth::User>, $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                let row: Option<(String, String, Option<String>, bool, i64, i64)> = sqlx::query_as(
+                    "SELECT username, phc, scopes, enabled, created_at, updated_at FROM users WHERE username = $1",
+                )
+                .bind(username.as_ref())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                row.map($crate::store::sql::user).transpose()
+            }
+
+            async fn list_users(&self) -> Result<Vec<$crate::oauth::User>, $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                let rows: Vec<(String, String, Option<String>, bool, i64, i64)> = sqlx::query_as(
+                    "SELECT username, phc, scopes, enabled, created_at, updated_at FROM users ORDER BY username",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.into_iter().map($crate::store::sql::user).collect()
+            }
+
+            async fn create_user(&self, u: &$crate::oauth::User) -> Result<(), $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                sqlx::query(
+                    "INSERT INTO users (username, phc, scopes, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(u.username.as_ref())
+                .bind(&u.phc)
+                .bind(u.scopes.as_ref().map(|s| s.to_string()))
+                .bind(u.enabled)
+                .bind(u.created_at)
+                .bind(u.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn update_user(&self, u: &$crate::oauth::User) -> Result<(), $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let old: Option<(String, bool)> = sqlx::query_as("SELECT phc, enabled FROM users WHERE username = $1")
+                    .bind(u.username.as_ref())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let Some((old_phc, _)) = old else {
+                    return Err($crate::oauth::StoreError::NotFound);
+                };
+                sqlx::query("UPDATE users SET phc = $2, scopes = $3, enabled = $4, updated_at = $5 WHERE username = $1")
+                    .bind(u.username.as_ref())
+                    .bind(&u.phc)
+                    .bind(u.scopes.as_ref().map(|s| s.to_string()))
+                    .bind(u.enabled)
+                    .bind(u.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                // A disabled user or a new password ends every session.
+                if !u.enabled || old_phc != u.phc {
+                    sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE username = $1")
+                        .bind(u.username.as_ref())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn delete_user(&self, username: &$crate::oauth::Username) -> Result<(), $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                sqlx::query("DELETE FROM refresh_tokens WHERE username = $1")
+                    .bind(username.as_ref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let done = sqlx::query("DELETE FROM users WHERE username = $1")
+                    .bind(username.as_ref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::oauth::StoreError::NotFound);
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn insert_refresh_token(&self, t: &$crate::oauth::NewRefreshToken) -> Result<(), $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                // Expired tokens are useless even as reuse evidence after a day.
+                sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+                    .bind(t.issued_at - 86_400)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&t.hash)
+                .bind(&t.family_id)
+                .bind(t.client_id.as_ref())
+                .bind(t.username.as_ref())
+                .bind(&t.scope)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn use_refresh_token(
+                &self,
+                hash: &str,
+                client: &$crate::oauth::ClientId,
+                now: i64,
+                next_hash: &str,
+                next_expires_at: i64,
+            ) -> Result<$crate::oauth::RefreshOutcome, $crate::oauth::StoreError> {
+                use $crate::oauth::RefreshOutcome;
+                use $crate::store::sql::map_err;
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                // The conditional UPDATE is the single-use guarantee: of two
+                // concurrent uses, the second finds `used_at` already set.
+                let spent: Option<(String, String, String)> = sqlx::query_as(
+                    "UPDATE refresh_tokens SET used_at = $2 \
+                     WHERE token_hash = $1 AND used_at IS NULL AND revoked = FALSE AND expires_at > $2 \
+                     AND client_id = $3 \
+                     AND EXISTS (SELECT 1 FROM users u WHERE u.username = refresh_tokens.username AND u.enabled = TRUE) \
+                     RETURNING family_id, username, scope",
+                )
+                .bind(hash)
+                .bind(now)
+                .bind(client.as_ref())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if let Some((family, username, scope)) = spent {
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(next_hash)
+                    .bind(&family)
+                    .bind(client.as_ref())
+                    .bind(&username)
+                    .bind(&scope)
+                    .bind(now)
+                    .bind(next_expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    let username = $crate::oauth::Username::parse(&username)
+                        .map_err(|_| $crate::oauth::StoreError::Unavailable(anyhow::anyhow!("stored user has an invalid name")))?;
+                    return Ok(RefreshOutcome::Rotated { username, scope });
+                }
+                let reused: Option<(String,)> = sqlx::query_as(
+                    "SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
+                )
+                .bind(hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let outcome = match reused {
+                    Some((family,)) => {
+                        sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE family_id = $1")
+                            .bind(&family)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                        RefreshOutcome::Reused
+                    }
+                    None => RefreshOutcome::Invalid,
+                };
+                tx.commit().await.map_err(map_err)?;
+                Ok(outcome)
             }
         }
 

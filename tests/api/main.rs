@@ -7,6 +7,7 @@ mod helpers;
 
 mod cli;
 mod cluster;
+mod grants;
 mod interop;
 mod keys;
 mod logging;

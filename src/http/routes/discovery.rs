@@ -35,9 +35,9 @@ pub async fn get_metadata(State(state): State<AppState>) -> Response {
         "issuer": iss,
         "token_endpoint": format!("{iss}/oauth2/token"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
     }))
     .into_response()

@@ -5,6 +5,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use crate::http::errors::{no_store, ErrorResponse, HttpError};
@@ -65,13 +66,16 @@ pub fn audit(token: &IssuedToken) {
 
 /// RFC 6749 §5.1 success response.
 fn render_token(token: &IssuedToken) -> Response {
-    let mut resp = Json(json!({
+    let mut body = json!({
         "access_token": token.access_token,
         "token_type": "Bearer",
         "expires_in": token.expires_in,
         "scope": token.scope.to_string(),
-    }))
-    .into_response();
+    });
+    if let Some(r) = &token.refresh_token {
+        body["refresh_token"] = r.expose_secret().into();
+    }
+    let mut resp = Json(body).into_response();
     no_store(&mut resp);
     resp
 }
