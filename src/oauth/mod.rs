@@ -7,12 +7,14 @@
 mod auth;
 mod client;
 mod clock;
+mod denylist;
 mod error;
 mod request;
 mod scope;
 mod secret;
 mod store;
 mod token;
+mod verify;
 
 pub use auth::{AuthSettings, Authenticator};
 pub use client::{
@@ -20,13 +22,18 @@ pub use client::{
     StoredSecret,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use denylist::{Denylist, Stale, REVOCATION_PRUNE_MARGIN_SECS};
 pub use error::{AuthFailure, TokenError};
 pub use request::{
-    parse_basic, parse_form, Candidate, Credentials, Grant, RawTokenRequest, TokenRequest,
+    credentials, parse_basic, parse_form, Candidate, Credentials, Grant, RawTokenRequest,
+    TokenRequest,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON2_T_COST};
 pub use store::{Change, ClientStore, Store, StoreError};
 pub use token::{
     granted_scope, AccessClaims, IssuedToken, Mode, Policy, TokenService, DEFAULT_TTL,
+};
+pub use verify::{
+    verify_access_token, BearerError, Revocation, TokenRejection, TokenVerifier, VerifiedToken,
 };
