@@ -308,7 +308,9 @@ impl Cli {
                     file.sync_interval_ms,
                 )
                 .unwrap_or(1000)
-                .max(50),
+                // A poll must land well inside the 5 s staleness bound of
+                // the caches and the denylist.
+                .clamp(50, 4000),
             ),
             auth: AuthSettings {
                 client_cache_size: pick(

@@ -5,8 +5,11 @@
 
 mod helpers;
 
+mod auth_verify;
 mod cli;
 mod interop;
+mod introspect;
 mod keys;
 mod production;
+mod revoke;
 mod token;
