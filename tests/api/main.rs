@@ -10,6 +10,7 @@ mod cli;
 mod interop;
 mod introspect;
 mod keys;
+mod nginx;
 mod production;
 mod revoke;
 mod token;
