@@ -27,6 +27,7 @@ pub const EXPIRES_HEADER: &str = "x-ficha-exp";
 
 /// Checks the request's bearer token against `scope` (space-separated, all
 /// required; none means any valid token) and, if given, `audience`.
+#[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn verify_request(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -48,6 +49,7 @@ pub async fn verify_request(
     ) {
         Ok(token) => {
             let c = &token.claims;
+            tracing::Span::current().record("client_id", c.client_id.as_str());
             let mut resp =
                 Json(json!({"active": true, "client_id": c.client_id, "scope": c.scope}))
                     .into_response();
