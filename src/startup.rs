@@ -251,6 +251,7 @@ async fn sync_loop(mut t: SyncTask) {
     let baseline = t.cursor;
     let mut seen: BTreeSet<i64> = BTreeSet::new();
     let mut healthy = true;
+    let mut denylist_pending = false;
     let mut ticks: u64 = 0;
     let mut interval = tokio::time::interval(t.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -263,7 +264,8 @@ async fn sync_loop(mut t: SyncTask) {
         match polled {
             Ok(Ok(changes)) => {
                 let mut reload_keys = !healthy;
-                let mut reload_denylist = !healthy || ticks % DENYLIST_REFRESH_TICKS == 0;
+                let mut reload_denylist =
+                    denylist_pending || !healthy || ticks % DENYLIST_REFRESH_TICKS == 0;
                 if !healthy {
                     // Cut off for a while: changes may have been pruned.
                     t.auth.apply(&Change::All);
@@ -304,10 +306,16 @@ async fn sync_loop(mut t: SyncTask) {
                 if reload_denylist {
                     // The whole list: revocations are rare and short-lived,
                     // and a reload also heals any change the poll missed.
+                    // A failed reload leaves the list unrefreshed (it goes
+                    // stale) and is retried on the next poll.
                     match t.store.revoked_tokens(now).await {
-                        Ok(list) => t.denylist.refresh(list, now),
+                        Ok(list) => {
+                            t.denylist.refresh(list, now);
+                            denylist_pending = false;
+                        }
                         Err(e) => {
-                            tracing::warn!(error.cause_chain = ?e, "Failed to reload the revoked tokens")
+                            tracing::warn!(error.cause_chain = ?e, "Failed to reload the revoked tokens");
+                            denylist_pending = true;
                         }
                     }
                 } else {
