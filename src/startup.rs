@@ -14,7 +14,10 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::http::{self, AppState, Metrics};
 use crate::keys::{Alg, KeyRing, KeyRingHandle, KeyState, KeyVault};
-use crate::oauth::{Authenticator, Change, Clock, Mode, Policy, Store, TokenService};
+use crate::oauth::{
+    Authenticator, Change, Clock, Denylist, Mode, Policy, Store, TokenService, TokenVerifier,
+    REVOCATION_PRUNE_MARGIN_SECS,
+};
 use crate::seeds;
 
 /// A built, bound, not yet serving application.
@@ -110,6 +113,24 @@ impl Application {
         let auth = Arc::new(Authenticator::new(store.clone(), config.auth.clone())?);
         let cursor = store.latest_change().await?;
         auth.mark_fresh(clock.now());
+        // Read after the cursor: a revocation landing in between is in the
+        // list or replayed from the change log, never lost.
+        let denylist = Arc::new(Denylist::new(config.auth.max_staleness_secs));
+        let now = clock.now();
+        denylist.refresh(
+            store
+                .revoked_tokens(now)
+                .await
+                .context("Failed to load the revoked tokens")?,
+            now,
+        );
+        let verifier = Arc::new(TokenVerifier::new(
+            auth.clone(),
+            keys.clone(),
+            store.clone(),
+            denylist.clone(),
+            issuer.clone(),
+        ));
         let tokens = Arc::new(TokenService::new(
             auth.clone(),
             keys.clone(),
@@ -118,6 +139,7 @@ impl Application {
         ));
         let state = AppState {
             tokens,
+            verifier,
             store: store.clone(),
             keys: keys.clone(),
             clock: clock.clone(),
@@ -130,6 +152,7 @@ impl Application {
             vault,
             keys,
             auth,
+            denylist,
             clock,
             interval: config.sync_interval,
             cursor,
@@ -209,10 +232,15 @@ struct SyncTask {
     vault: KeyVault,
     keys: Arc<KeyRingHandle>,
     auth: Arc<Authenticator>,
+    denylist: Arc<Denylist>,
     clock: Arc<dyn Clock>,
     interval: Duration,
     cursor: i64,
 }
+
+/// Every this many polls the denylist is reloaded whole and pruned, a
+/// safety net under the per-change reloads.
+const DENYLIST_REFRESH_TICKS: u64 = 60;
 
 /// How far back each poll re-reads the change log. PostgreSQL sequence
 /// numbers are assigned at insert but become visible at commit, so a
@@ -220,14 +248,16 @@ struct SyncTask {
 /// remembering what was applied catches those late arrivals.
 const CHANGE_WINDOW: i64 = 1000;
 
-/// Polls the change log: evicts changed clients, reloads the key ring,
-/// keeps the cache's freshness, flushes secret last-use times.
+/// Polls the change log: evicts changed clients, reloads the key ring and
+/// the denylist, keeps the caches' freshness, flushes secret last-use
+/// times, prunes expired revocations.
 async fn sync_loop(mut t: SyncTask) {
     // Everything up to the start-up cursor is already reflected in the
     // freshly loaded caches and ring.
     let baseline = t.cursor;
     let mut seen: BTreeSet<i64> = BTreeSet::new();
     let mut healthy = true;
+    let mut denylist_pending = false;
     let mut ticks: u64 = 0;
     let mut interval = tokio::time::interval(t.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -240,6 +270,8 @@ async fn sync_loop(mut t: SyncTask) {
         match polled {
             Ok(Ok(changes)) => {
                 let mut reload_keys = !healthy;
+                let mut reload_denylist =
+                    denylist_pending || !healthy || ticks % DENYLIST_REFRESH_TICKS == 0;
                 if !healthy {
                     // Cut off for a while: changes may have been pruned.
                     t.auth.apply(&Change::All);
@@ -250,8 +282,14 @@ async fn sync_loop(mut t: SyncTask) {
                         continue;
                     }
                     t.cursor = t.cursor.max(seq);
-                    if change == Change::Keys || change == Change::All {
-                        reload_keys = true;
+                    match change {
+                        Change::Keys => reload_keys = true,
+                        Change::All => {
+                            reload_keys = true;
+                            reload_denylist = true;
+                        }
+                        Change::Revoked(_) => reload_denylist = true,
+                        Change::Client(_) => {}
                     }
                     t.auth.apply(&change);
                 }
@@ -269,7 +307,26 @@ async fn sync_loop(mut t: SyncTask) {
                     }
                 }
                 healthy = true;
-                t.auth.mark_fresh(t.clock.now());
+                let now = t.clock.now();
+                t.auth.mark_fresh(now);
+                if reload_denylist {
+                    // The whole list: revocations are rare and short-lived,
+                    // and a reload also heals any change the poll missed.
+                    // A failed reload leaves the list unrefreshed (it goes
+                    // stale) and is retried on the next poll.
+                    match t.store.revoked_tokens(now).await {
+                        Ok(list) => {
+                            t.denylist.refresh(list, now);
+                            denylist_pending = false;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error.cause_chain = ?e, "Failed to reload the revoked tokens");
+                            denylist_pending = true;
+                        }
+                    }
+                } else {
+                    t.denylist.mark_fresh(now);
+                }
             }
             Ok(Err(e)) => {
                 if healthy {
@@ -282,6 +339,17 @@ async fn sync_loop(mut t: SyncTask) {
                     tracing::warn!("change-log poll timed out");
                 }
                 healthy = false;
+            }
+        }
+        if ticks % DENYLIST_REFRESH_TICKS == 0 {
+            let now = t.clock.now();
+            t.denylist.prune(now - REVOCATION_PRUNE_MARGIN_SECS);
+            if let Err(e) = t
+                .store
+                .prune_revocations(now - REVOCATION_PRUNE_MARGIN_SECS)
+                .await
+            {
+                tracing::debug!(error.cause_chain = ?e, "Failed to prune revoked tokens");
             }
         }
         if ticks % 10 == 0 {

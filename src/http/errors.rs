@@ -1,7 +1,8 @@
 //! The one place where errors become HTTP responses: RFC 6749 §5.2 status
 //! codes and headers, `Cache-Control: no-store` on every error, fixed
 //! descriptions (precise causes only in sandbox mode), and internal errors
-//! logged once with their full chain.
+//! logged once with their full chain. Bearer-token refusals (RFC 6750 §3)
+//! are rendered here too.
 
 use axum::http::header::{ALLOW, CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::oauth::{Mode, TokenError};
+use crate::oauth::{BearerError, Mode, ScopeSet, TokenError};
 
 /// An error of a token-endpoint-like route.
 #[derive(Debug)]
@@ -125,5 +126,78 @@ impl IntoResponse for ErrorResponse {
         let (code, _) = self.code_and_status();
         let body = json!({"error": code, "error_description": self.description()});
         self.render_with(body)
+    }
+}
+
+/// A refused bearer token (RFC 6750 §3), as `/auth/verify` answers it: 401
+/// `invalid_token` or 403 `insufficient_scope` with the matching
+/// `WWW-Authenticate: Bearer` challenge, which a proxy can pass on.
+#[derive(Debug)]
+pub struct BearerErrorResponse {
+    /// Why the token was refused.
+    pub error: BearerError,
+    /// The scope the request needed, named in the 403 challenge.
+    pub required: ScopeSet,
+}
+
+impl BearerErrorResponse {
+    /// The status and RFC 6750 §3.1 error code.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+        match &self.error {
+            BearerError::Missing | BearerError::Invalid(_) | BearerError::WrongAudience => {
+                ("invalid_token", StatusCode::UNAUTHORIZED)
+            }
+            BearerError::InsufficientScope => ("insufficient_scope", StatusCode::FORBIDDEN),
+            BearerError::Unavailable(_) => {
+                ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
+        }
+    }
+
+    /// A fixed description; never token data.
+    pub fn description(&self) -> &'static str {
+        match &self.error {
+            BearerError::Missing => "no bearer token in the Authorization header",
+            BearerError::Invalid(r) => r.describe(),
+            BearerError::WrongAudience => "the access token was issued for another audience",
+            BearerError::InsufficientScope => "the access token lacks the required scope",
+            BearerError::Unavailable(_) => {
+                "the server cannot check revocations right now; retry later"
+            }
+        }
+    }
+}
+
+impl IntoResponse for BearerErrorResponse {
+    fn into_response(self) -> Response {
+        let (code, status) = self.code_and_status();
+        let description = self.description();
+        match &self.error {
+            BearerError::Unavailable(e) => tracing::warn!(error.message = %e, "unavailable"),
+            _ => tracing::debug!(error = code, "bearer token refused"),
+        }
+        let mut resp = (
+            status,
+            Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response();
+        no_store(&mut resp);
+        let h = resp.headers_mut();
+        if let BearerError::Unavailable(_) = self.error {
+            h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return resp;
+        }
+        // RFC 6750 §3: the challenge names the error; a 403 also names the
+        // scope the resource needs. Scope tokens (RFC 6749 §3.3) and the
+        // fixed descriptions hold no quote or backslash.
+        let mut challenge =
+            format!(r#"Bearer realm="ficha", error="{code}", error_description="{description}""#);
+        if matches!(self.error, BearerError::InsufficientScope) && !self.required.is_empty() {
+            challenge.push_str(&format!(r#", scope="{}""#, self.required));
+        }
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            h.insert(WWW_AUTHENTICATE, v);
+        }
+        resp
     }
 }

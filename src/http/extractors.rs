@@ -1,6 +1,8 @@
-//! Extractors for the token endpoint, with rejections that are RFC 6749
-//! errors: axum's own plain-text 415/422 rejections never reach a client.
+//! Extractors for the token, introspection and revocation endpoints, with
+//! rejections that are RFC 6749 errors: axum's own plain-text 415/422
+//! rejections never reach a client. Also the RFC 6750 bearer token.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
@@ -9,7 +11,9 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 
-use crate::oauth::{parse_form, RawTokenRequest, TokenError};
+use secrecy::SecretString;
+
+use crate::oauth::{credentials, parse_form, Credentials, RawTokenRequest, TokenError};
 
 use super::errors::{ErrorResponse, HttpError};
 use super::state::AppState;
@@ -54,12 +58,18 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ErrorRe
         })
 }
 
-/// A form-encoded token request (RFC 6749 §4.4.2): Content-Type checked,
-/// repeated parameters refused, credentials header captured.
+/// A form-encoded POST from a client (RFC 6749 §4.4.2, RFC 7662 §2.1,
+/// RFC 7009 §2.1): Content-Type checked, repeated parameters refused, the
+/// credentials header captured.
 #[derive(Debug)]
-pub struct TokenForm(pub RawTokenRequest);
+pub struct ClientForm {
+    /// The decoded parameters.
+    pub form: HashMap<String, String>,
+    /// The `Authorization` header, when one was sent.
+    pub authorization: Option<String>,
+}
 
-impl FromRequest<AppState> for TokenForm {
+impl FromRequest<AppState> for ClientForm {
     type Rejection = ErrorResponse;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -76,9 +86,59 @@ impl FromRequest<AppState> for TokenForm {
             )));
         }
         let form = parse_form(&body).map_err(reject)?;
-        let auth = auth.map_err(reject)?;
-        Ok(TokenForm(RawTokenRequest::from_form(form, auth)))
+        let authorization = auth.map_err(reject)?;
+        Ok(ClientForm {
+            form,
+            authorization,
+        })
     }
+}
+
+impl ClientForm {
+    /// The client credentials (Basic, or `client_id`/`client_secret` in the
+    /// body) and the required `token` parameter of an introspection (RFC
+    /// 7662 §2.1) or revocation (RFC 7009 §2.1) request. `token_type_hint`
+    /// is ignored: ficha looks up one kind of token there.
+    pub fn into_token_request(mut self) -> Result<(Credentials, String), TokenError> {
+        let secret = self.form.remove("client_secret").map(SecretString::from);
+        let creds = credentials(
+            self.authorization.as_deref(),
+            self.form.get("client_id").map(String::as_str),
+            secret,
+        )?;
+        let token = self
+            .form
+            .remove("token")
+            .ok_or(TokenError::InvalidRequest("token is missing"))?;
+        Ok((creds, token))
+    }
+}
+
+/// A form-encoded token request (RFC 6749 §4.4.2).
+#[derive(Debug)]
+pub struct TokenForm(pub RawTokenRequest);
+
+impl FromRequest<AppState> for TokenForm {
+    type Rejection = ErrorResponse;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ClientForm {
+            form,
+            authorization,
+        } = ClientForm::from_request(req, state).await?;
+        Ok(TokenForm(RawTokenRequest::from_form(form, authorization)))
+    }
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1), if the
+/// request carries one; any other scheme counts as no token.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The remote address of the connection, when the server knows it.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::header::AUTHORIZATION;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -28,6 +28,16 @@ pub fn router(state: AppState) -> Router {
             "/oauth2/token",
             post(routes::token::issue_token).fallback(routes::token::method_not_allowed),
         )
+        .route(
+            "/oauth2/introspect",
+            post(routes::introspect::introspect_token).fallback(routes::token::method_not_allowed),
+        )
+        .route(
+            "/oauth2/revoke",
+            post(routes::revoke::revoke_token).fallback(routes::token::method_not_allowed),
+        )
+        // Any method: nginx's sub-request may carry the original request's.
+        .route("/auth/verify", any(routes::verify::verify_request))
         .route("/.well-known/jwks.json", get(routes::discovery::get_jwks))
         .route(
             "/.well-known/oauth-authorization-server",

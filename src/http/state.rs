@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::keys::KeyRingHandle;
-use crate::oauth::{Clock, Mode, Store, TokenService};
+use crate::oauth::{Clock, Mode, Store, TokenService, TokenVerifier};
 
 use super::metrics::Metrics;
 
@@ -12,6 +12,8 @@ use super::metrics::Metrics;
 pub struct AppState {
     /// The token service (authentication, grants, minting).
     pub tokens: Arc<TokenService>,
+    /// Verification, introspection and revocation of issued tokens.
+    pub verifier: Arc<TokenVerifier>,
     /// The database.
     pub store: Arc<dyn Store>,
     /// The current key ring.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
@@ -58,22 +59,7 @@ impl KeyRing {
         let mut ring = KeyRing::default();
         for rec in records.iter().filter(|r| r.state != KeyState::Retired) {
             let jwk: PublicJwk = serde_json::from_str(&rec.public_jwk)?;
-            let (alg, key) = match rec.alg {
-                Alg::Es256 => (
-                    Algorithm::ES256,
-                    DecodingKey::from_ec_components(
-                        jwk.x.as_deref().unwrap_or_default(),
-                        jwk.y.as_deref().unwrap_or_default(),
-                    )?,
-                ),
-                Alg::Rs256 => (
-                    Algorithm::RS256,
-                    DecodingKey::from_rsa_components(
-                        jwk.n.as_deref().unwrap_or_default(),
-                        jwk.e.as_deref().unwrap_or_default(),
-                    )?,
-                ),
-            };
+            let (alg, key) = decoding_key(rec.alg, &jwk)?;
             ring.verifiers.insert(rec.kid.clone(), (alg, key));
             ring.published.push(jwk);
             if let Some(vault) = vault {
@@ -83,6 +69,38 @@ impl KeyRing {
                 }
             }
         }
+        ring.jwks = serde_json::to_string(&serde_json::json!({ "keys": ring.published }))?;
+        Ok(ring)
+    }
+
+    /// Builds a verify-only ring from a JWK Set document, as a verifier on
+    /// another machine sees it. Keys of a type ficha does not sign with are
+    /// skipped; a document with no usable key is an error.
+    pub fn from_jwks(document: &str) -> anyhow::Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct JwkSet {
+            keys: Vec<serde_json::Value>,
+        }
+        let set: JwkSet =
+            serde_json::from_str(document).context("the document is not a JWK Set")?;
+        let mut ring = KeyRing::default();
+        for value in set.keys {
+            let Ok(jwk) = serde_json::from_value::<PublicJwk>(value) else {
+                continue;
+            };
+            let Ok(alg) = jwk.alg.parse::<Alg>() else {
+                continue;
+            };
+            let Ok((alg, key)) = decoding_key(alg, &jwk) else {
+                continue;
+            };
+            ring.verifiers.insert(jwk.kid.clone(), (alg, key));
+            ring.published.push(jwk);
+        }
+        anyhow::ensure!(
+            !ring.verifiers.is_empty(),
+            "the JWK Set holds no ES256 or RS256 key"
+        );
         ring.jwks = serde_json::to_string(&serde_json::json!({ "keys": ring.published }))?;
         Ok(ring)
     }
@@ -111,6 +129,28 @@ impl KeyRing {
     /// claims. Time-based checks are the caller's, with its own clock.
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<T, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        self.verify_with_header(token, header)
+    }
+
+    /// Like [`KeyRing::verify`], for access tokens only: RFC 9068 §4 has a
+    /// resource server refuse a JWT whose `typ` is not `at+jwt` (so an ID
+    /// token or another JWT signed with the same key is never accepted as
+    /// an access token); such a token is `Malformed`.
+    pub fn verify_access_token<T: DeserializeOwned>(&self, token: &str) -> Result<T, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        let typ = header.typ.as_deref().unwrap_or_default();
+        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        if !typ.eq_ignore_ascii_case("at+jwt") {
+            return Err(VerifyError::Malformed);
+        }
+        self.verify_with_header(token, header)
+    }
+
+    fn verify_with_header<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        header: jsonwebtoken::Header,
+    ) -> Result<T, VerifyError> {
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
         let (alg, key) = self.verifiers.get(&kid).ok_or(VerifyError::UnknownKey)?;
         if header.alg != *alg {
@@ -127,6 +167,42 @@ impl KeyRing {
                 _ => VerifyError::Malformed,
             })
     }
+}
+
+#[cfg(test)]
+impl KeyRing {
+    /// A ring holding one fresh key of `alg` that signs, for unit tests.
+    pub(crate) fn for_tests(alg: Alg) -> anyhow::Result<Self> {
+        let key = super::material::generate(alg)?;
+        let signer = SigningKey::from_pkcs8(alg, &key.jwk.kid, &key.pkcs8)?;
+        let mut ring = KeyRing::default();
+        ring.verifiers
+            .insert(key.jwk.kid.clone(), decoding_key(alg, &key.jwk)?);
+        ring.signers.insert(alg, Arc::new(signer));
+        ring.published.push(key.jwk);
+        ring.jwks = serde_json::to_string(&serde_json::json!({ "keys": ring.published }))?;
+        Ok(ring)
+    }
+}
+
+/// The verifying key of a published JWK.
+fn decoding_key(alg: Alg, jwk: &PublicJwk) -> anyhow::Result<(Algorithm, DecodingKey)> {
+    Ok(match alg {
+        Alg::Es256 => (
+            Algorithm::ES256,
+            DecodingKey::from_ec_components(
+                jwk.x.as_deref().unwrap_or_default(),
+                jwk.y.as_deref().unwrap_or_default(),
+            )?,
+        ),
+        Alg::Rs256 => (
+            Algorithm::RS256,
+            DecodingKey::from_rsa_components(
+                jwk.n.as_deref().unwrap_or_default(),
+                jwk.e.as_deref().unwrap_or_default(),
+            )?,
+        ),
+    })
 }
 
 /// The shared, atomically replaceable current ring.

@@ -96,6 +96,9 @@ pub enum AuthFailure {
     MethodNotAllowed,
     /// No credentials at all.
     NoCredentials,
+    /// The client authenticated but may not call this endpoint
+    /// (introspection without `--introspect`).
+    NotAllowed,
 }
 
 impl AuthFailure {
@@ -107,6 +110,7 @@ impl AuthFailure {
             AuthFailure::Disabled => "client is disabled",
             AuthFailure::MethodNotAllowed => "authentication method not allowed for this client",
             AuthFailure::NoCredentials => "no client credentials",
+            AuthFailure::NotAllowed => "the client may not call this endpoint",
         }
     }
 }

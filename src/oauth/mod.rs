@@ -7,6 +7,7 @@
 mod auth;
 mod client;
 mod clock;
+mod denylist;
 mod error;
 mod request;
 mod scope;
@@ -14,6 +15,7 @@ mod secret;
 mod store;
 mod token;
 mod user;
+mod verify;
 
 pub use auth::{AuthSettings, Authenticator};
 pub use client::{
@@ -21,9 +23,11 @@ pub use client::{
     StoredSecret,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use denylist::{Denylist, Stale, REVOCATION_PRUNE_MARGIN_SECS};
 pub use error::{AuthFailure, TokenError};
 pub use request::{
-    parse_basic, parse_form, Candidate, Credentials, Grant, RawTokenRequest, TokenRequest,
+    credentials, parse_basic, parse_form, Candidate, Credentials, Grant, RawTokenRequest,
+    TokenRequest,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON2_T_COST};
@@ -34,4 +38,7 @@ pub use token::{
 };
 pub use user::{
     new_refresh_token, refresh_token_hash, NewRefreshToken, RefreshOutcome, User, Username,
+};
+pub use verify::{
+    verify_access_token, BearerError, Revocation, TokenRejection, TokenVerifier, VerifiedToken,
 };

@@ -29,6 +29,8 @@ pub enum Change {
     Client(ClientId),
     /// The key ring changed.
     Keys,
+    /// An access token was revoked (RFC 7009); the subject is its `jti`.
+    Revoked(String),
     /// Something else changed; drop every cache.
     All,
 }
@@ -67,6 +69,16 @@ pub trait ClientStore: Send + Sync {
     /// Records last-use times `(secret id, at)`, batched by the caller; this
     /// is not a change and appends nothing to the change log.
     async fn record_secret_use(&self, uses: &[(i64, i64)]) -> Result<(), StoreError>;
+    /// Puts `jti` on the denylist until `exp` and appends
+    /// [`Change::Revoked`] in the same transaction; revoking a token twice
+    /// is not an error. Also prunes rows of tokens long expired.
+    async fn revoke_token(&self, jti: &str, exp: i64, now: i64) -> Result<(), StoreError>;
+    /// Every denylisted `(jti, exp)` whose token has not expired at `now`.
+    async fn revoked_tokens(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Whether `jti` is on the denylist (one indexed lookup, for the CLI).
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// Deletes the denylist rows of tokens that expired before `before`.
+    async fn prune_revocations(&self, before: i64) -> Result<(), StoreError>;
 }
 
 /// Users and refresh tokens (password and refresh_token grants).
@@ -122,6 +134,7 @@ pub mod memory {
         pub clients: Mutex<BTreeMap<ClientId, Client>>,
         pub fail: AtomicBool,
         pub reads: AtomicUsize,
+        pub revoked: Mutex<BTreeMap<String, i64>>,
     }
 
     impl MemoryStore {
@@ -218,6 +231,36 @@ pub mod memory {
         }
         async fn record_secret_use(&self, _uses: &[(i64, i64)]) -> Result<(), StoreError> {
             self.check()
+        }
+        async fn revoke_token(&self, jti: &str, exp: i64, _now: i64) -> Result<(), StoreError> {
+            self.check()?;
+            self.revoked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(jti.to_owned(), exp);
+            Ok(())
+        }
+        async fn revoked_tokens(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+            self.check()?;
+            let map = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(map
+                .iter()
+                .filter(|(_, exp)| **exp > now)
+                .map(|(j, e)| (j.clone(), *e))
+                .collect())
+        }
+        async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+            self.check()?;
+            let map = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+            Ok(map.contains_key(jti))
+        }
+        async fn prune_revocations(&self, before: i64) -> Result<(), StoreError> {
+            self.check()?;
+            self.revoked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|_, exp| *exp >= before);
+            Ok(())
         }
     }
 }

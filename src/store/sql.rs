@@ -84,6 +84,7 @@ pub(crate) fn change(kind: &str, subject: Option<String>) -> Change {
     match (kind, subject) {
         ("client", Some(id)) => ClientId::parse(&id).map_or(Change::All, Change::Client),
         ("keys", _) => Change::Keys,
+        ("revoked", Some(jti)) => Change::Revoked(jti),
         _ => Change::All,
     }
 }
@@ -93,6 +94,7 @@ pub(crate) fn change_columns(change: &Change) -> (&'static str, Option<String>) 
     match change {
         Change::Client(id) => ("client", Some(id.as_ref().to_owned())),
         Change::Keys => ("keys", None),
+        Change::Revoked(jti) => ("revoked", Some(jti.clone())),
         Change::All => ("all", None),
     }
 }
@@ -443,6 +445,59 @@ macro_rules! sql_store {
                         .map_err(map_err)?;
                 }
                 tx.commit().await.map_err(map_err)
+            }
+
+            async fn revoke_token(&self, jti: &str, exp: i64, now: i64) -> Result<(), $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let done = sqlx::query(
+                    "INSERT INTO revoked_tokens (jti, exp, revoked_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind(exp)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                // A second revocation of the same token changes nothing.
+                if done.rows_affected() > 0 {
+                    Self::log_change(&mut *tx, &$crate::oauth::Change::Revoked(jti.to_owned()), now)
+                        .await
+                        .map_err(map_err)?;
+                }
+                sqlx::query("DELETE FROM revoked_tokens WHERE exp < $1")
+                    .bind(now - $crate::oauth::REVOCATION_PRUNE_MARGIN_SECS)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn revoked_tokens(&self, now: i64) -> Result<Vec<(String, i64)>, $crate::oauth::StoreError> {
+                sqlx::query_as("SELECT jti, exp FROM revoked_tokens WHERE exp > $1")
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::store::sql::map_err)
+            }
+
+            async fn is_revoked(&self, jti: &str) -> Result<bool, $crate::oauth::StoreError> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT jti FROM revoked_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::sql::map_err)?;
+                Ok(row.is_some())
+            }
+
+            async fn prune_revocations(&self, before: i64) -> Result<(), $crate::oauth::StoreError> {
+                sqlx::query("DELETE FROM revoked_tokens WHERE exp < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::sql::map_err)?;
+                Ok(())
             }
         }
 

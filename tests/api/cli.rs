@@ -238,3 +238,131 @@ fn the_example_config_file_parses() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
     ficha::config::Settings::from_file(&path).unwrap();
 }
+
+#[tokio::test]
+async fn token_verify_refuses_expired_foreign_issuer_and_revoked_tokens() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = app.create_client(&["--scopes", "transaction", "--ttl", "1"]);
+    let short = app.token_for(&id, &secret, None).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = app
+        .token_for("payvalida", "client_secret", Some("transaction"))
+        .await;
+    let token = t["access_token"].as_str().unwrap();
+
+    let out = app.cli(&["token", "verify", token, "--issuer", &app.base]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = app.cli(&[
+        "token",
+        "verify",
+        token,
+        "--issuer",
+        "https://auth.elsewhere.example",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("issued by"));
+
+    assert_eq!(app.revoke(("payvalida", "client_secret"), token).await, 200);
+    let out = app.cli(&["token", "verify", token]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end(), "error: the token has been revoked");
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let out = app.cli(&["token", "verify", &short]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
+    app.cleanup().await;
+}
+
+// The CLI is a blocking child process that calls back into the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_verify_checks_a_token_against_a_remote_jwks() {
+    let app = TestApp::spawn().await;
+    let token = app
+        .token_for("payvalida", "client_secret", Some("transaction"))
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jwks = app.url("/.well-known/jwks.json");
+    // No database at all: a verifier on another machine, in an empty
+    // directory (nothing may be created there).
+    let cwd = tempfile::TempDir::new().unwrap();
+    let remote = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ficha"))
+            .args(args)
+            .current_dir(cwd.path())
+            .env_remove("FICHA_DATABASE_URL")
+            .env_remove("FICHA_CONFIG")
+            .env_remove("FICHA_ISSUER")
+            .output()
+            .unwrap()
+    };
+
+    let out = remote(&["token", "verify", &token, "--jwks", &jwks]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let claims: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(claims["client_id"], "payvalida");
+    assert_eq!(claims["iss"], app.base);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("revocation not checked"));
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+
+    let out = remote(&[
+        "token",
+        "verify",
+        &token,
+        "--jwks",
+        &jwks,
+        "--scope",
+        "annulment",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scope annulment"));
+
+    // With a database, the denylist counts.
+    assert_eq!(
+        app.revoke(("payvalida", "client_secret"), &token).await,
+        200
+    );
+    let out = app.cli(&["token", "verify", &token, "--jwks", &jwks]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("revoked"));
+
+    // Another server's JWKS does not know the key.
+    let other = TestApp::spawn().await;
+    let out = remote(&[
+        "token",
+        "verify",
+        &token,
+        "--jwks",
+        &other.url("/.well-known/jwks.json"),
+        "--issuer",
+        &app.base,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key is unknown"));
+
+    // One clear line for an unusable URL.
+    for url in [
+        "https://auth.wallet.example/.well-known/jwks.json".to_owned(),
+        format!("{}/no-such-path", app.base),
+    ] {
+        let out = remote(&["token", "verify", &token, "--jwks", &url]);
+        assert!(!out.status.success(), "{url}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{url}: {err}");
+    }
+    other.cleanup().await;
+    app.cleanup().await;
+}

@@ -131,7 +131,11 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         audience: None,
         key_dir,
         kek: None,
-        pool: PoolSettings::default(),
+        // Many tests share one PostgreSQL server: keep each pool small.
+        pool: PoolSettings {
+            max_connections: 4,
+            ..PoolSettings::default()
+        },
         sync_interval: Duration::from_millis(200),
         auth: AuthSettings {
             throttle_client_per_minute: opts.throttle_client_per_minute,
@@ -254,6 +258,49 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// POST a form to `path` with an optional Basic header.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.header("Authorization", basic_header(id, secret));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// POST /oauth2/introspect as `caller`; returns (status, body).
+    pub async fn introspect(&self, caller: (&str, &str), token: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .post_form("/oauth2/introspect", Some(caller), &[("token", token)])
+            .await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or_default())
+    }
+
+    /// POST /oauth2/revoke as `caller`; returns the status.
+    pub async fn revoke(&self, caller: (&str, &str), token: &str) -> u16 {
+        self.post_form("/oauth2/revoke", Some(caller), &[("token", token)])
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// GET /auth/verify?scope=.. with an optional bearer token.
+    pub async fn auth_verify(&self, scope: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .get(self.url("/auth/verify"))
+            .query(&[("scope", scope)]);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
     /// A token for a client via Basic; panics unless 200.
     pub async fn token_for(
         &self,
@@ -353,6 +400,12 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The system time in unix seconds, to start a manual clock from.
+pub fn system_now() -> i64 {
+    use ficha::oauth::Clock as _;
+    SystemClock.now()
 }
 
 /// Decodes a JWT's header and payload without verifying.

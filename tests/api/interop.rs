@@ -51,3 +51,37 @@ async fn the_oauth2_crate_gets_a_token_that_verifies_against_the_jwks() {
     let token = fetch_token(&app, AuthType::RequestBody, &id, &secret).await;
     verify_with_jwks(&token, &jwks).unwrap();
 }
+
+#[allow(dead_code)]
+#[path = "../../examples/verify_token.rs"]
+mod verify_token_example;
+
+#[tokio::test]
+async fn the_readme_s_rust_verifier_accepts_good_tokens_and_refuses_the_rest() {
+    let app = TestApp::spawn().await;
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(app.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = app
+        .token_for("payvalida", "client_secret", Some("transaction"))
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let claims = verify_token_example::verify(&token, &jwks, &app.base, "transaction").unwrap();
+    assert_eq!(claims.client_id, "payvalida");
+    assert!(verify_token_example::verify(&token, &jwks, &app.base, "annulment").is_err());
+    assert!(verify_token_example::verify(
+        &token,
+        &jwks,
+        "https://elsewhere.example",
+        "transaction"
+    )
+    .is_err());
+    let forged = crate::introspect::flip_signature(&token);
+    assert!(verify_token_example::verify(&forged, &jwks, &app.base, "transaction").is_err());
+    app.cleanup().await;
+}

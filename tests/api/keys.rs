@@ -78,7 +78,8 @@ both_backends!(
         // Retiring while its tokens may live is refused, unless forced.
         let out = app.cli(&["key", "retire", &old_kid]);
         assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--force"), "{err}");
         let out = app.cli(&["key", "retire", &next_kid]);
         assert!(!out.status.success(), "the active key must not be retired");
         assert_eq!(

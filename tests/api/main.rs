@@ -5,12 +5,16 @@
 
 mod helpers;
 
+mod auth_verify;
 mod cli;
 mod cluster;
 mod grants;
 mod interop;
+mod introspect;
 mod keys;
 mod logging;
+mod nginx;
 mod outage;
 mod production;
+mod revoke;
 mod token;

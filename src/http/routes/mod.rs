@@ -2,4 +2,7 @@
 
 pub mod discovery;
 pub mod health;
+pub mod introspect;
+pub mod revoke;
 pub mod token;
+pub mod verify;

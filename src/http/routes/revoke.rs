@@ -1,0 +1,40 @@
+//! `POST /oauth2/revoke` (RFC 7009).
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use crate::http::errors::{no_store, ErrorResponse, HttpError};
+use crate::http::extractors::{ClientForm, Peer};
+use crate::http::state::AppState;
+use crate::oauth::Revocation;
+
+/// Revokes a token: 200 with an empty body for any token, known or not
+/// (RFC 7009 §2.2); errors only for the caller's authentication or a token
+/// of another client.
+#[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
+pub async fn revoke_token(State(state): State<AppState>, peer: Peer, form: ClientForm) -> Response {
+    let result = async {
+        let (creds, token) = form.into_token_request()?;
+        tracing::Span::current().record("client_id", creds.client_id().as_ref());
+        state
+            .verifier
+            .revoke(&creds, &token, peer.0, state.clock.now())
+            .await
+    }
+    .await;
+    match result {
+        Ok(outcome) => {
+            if let Revocation::Revoked { jti, client_id } = outcome {
+                tracing::info!(target: "ficha::audit", %client_id, %jti, "token revoked");
+            }
+            let mut resp = ().into_response();
+            no_store(&mut resp);
+            resp
+        }
+        Err(e) => ErrorResponse {
+            error: HttpError::Token(e),
+            mode: state.mode,
+        }
+        .into_response(),
+    }
+}
