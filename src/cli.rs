@@ -13,10 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::config::{load_kek, Config, Settings};
-use crate::keys::{self, Alg, KeyRing, KeyState, KeyVault};
+use crate::keys::{self, Alg, ClaimsKeys, KeyRing, KeyState, KeyVault, SEALED_CLAIM_PREFIX};
 use crate::oauth::{
-    self, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock, GrantType, Mode, ScopeSet,
-    Store, StoreError, StoredSecret, SystemClock,
+    self, parse_audiences, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock,
+    GrantType, Mode, ScopeSet, Store, StoreError, StoredSecret, SystemClock,
 };
 use crate::store::{self, PoolSettings};
 
@@ -120,6 +120,9 @@ pub struct ClientAttrs {
     /// The `aud` claim of this client's tokens.
     #[arg(long)]
     pub audience: Option<String>,
+    /// Audiences the client may ask for by name, space-separated; `*` allows any.
+    #[arg(long, value_name = "AUDIENCES")]
+    pub allowed_audiences: Option<String>,
     /// Scopes granted when a request names none [default: all allowed].
     #[arg(long)]
     pub default_scopes: Option<String>,
@@ -229,7 +232,8 @@ pub enum KeyCommand {
 /// `ficha token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Verify a token with the local key ring and print its claims.
+    /// Verify a token with the local key ring and print its claims, with any
+    /// sealed claim (`enc_NAME`) decrypted as NAME when the claims key is here.
     Verify {
         /// The token.
         token: String,
@@ -368,7 +372,27 @@ pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Resu
                     "the token does not carry the scope {s}"
                 );
             }
-            println!("{}", serde_json::to_string_pretty(&claims)?);
+            let mut out = serde_json::to_value(&claims)?;
+            let sealed: Vec<(&str, &str)> = claims
+                .extra
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix(SEALED_CLAIM_PREFIX)?, v.as_str()?)))
+                .collect();
+            if !sealed.is_empty() {
+                // The operator's view only: the token itself never holds these.
+                match ClaimsKeys::load(&*store, &vault).await {
+                    Ok(keys) => {
+                        for (name, jwe) in sealed {
+                            match keys.open(jwe) {
+                                Ok(plain) => out[name] = plain.into(),
+                                Err(e) => eprintln!("note: {name} cannot be decrypted here: {e:#}"),
+                            }
+                        }
+                    }
+                    Err(e) => eprintln!("note: sealed claims cannot be decrypted here: {e:#}"),
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
     }
@@ -404,6 +428,7 @@ fn client_json(c: &Client, now: i64) -> serde_json::Value {
         "default_scopes": c.default_scopes.as_ref().map(|d| d.iter().collect::<Vec<_>>()),
         "ttl": c.ttl,
         "audience": c.audience,
+        "allowed_audiences": c.allowed_audiences.iter().collect::<Vec<_>>(),
         "grants": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "auth_methods": c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         "alg": c.alg.as_str(),
@@ -417,7 +442,7 @@ fn client_json(c: &Client, now: i64) -> serde_json::Value {
 
 fn client_text(c: &Client, now: i64) -> String {
     let mut out = format!(
-        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\nalg: {}\nttl: {}\naudience: {}\nintrospect: {}",
+        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\nalg: {}\nttl: {}\naudience: {}\nallowed_audiences: {}\nintrospect: {}",
         c.id,
         c.enabled,
         c.scopes,
@@ -426,6 +451,7 @@ fn client_text(c: &Client, now: i64) -> String {
         c.alg,
         c.ttl.map_or("default".to_owned(), |t| t.to_string()),
         c.audience.as_deref().unwrap_or("default"),
+        c.allowed_audiences.iter().map(String::as_str).collect::<Vec<_>>().join(" "),
         c.can_introspect,
     );
     for s in c.secrets.iter().filter(|s| s.is_live(now)) {
@@ -462,6 +488,9 @@ fn apply_attrs(c: &mut Client, a: &ClientAttrs) -> anyhow::Result<()> {
     }
     if let Some(aud) = &a.audience {
         c.audience = Some(aud.clone());
+    }
+    if let Some(list) = &a.allowed_audiences {
+        c.allowed_audiences = parse_audiences(list)?;
     }
     if let Some(d) = &a.default_scopes {
         c.default_scopes = Some(parse_scopes(d)?);
@@ -518,6 +547,7 @@ pub fn new_client(
         default_scopes: None,
         ttl: None,
         audience: None,
+        allowed_audiences: BTreeSet::new(),
         grants: BTreeSet::from([GrantType::ClientCredentials]),
         auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
         alg: Alg::Es256,

@@ -16,17 +16,19 @@ mod token;
 
 pub use auth::{AuthSettings, Authenticator};
 pub use client::{
-    generate_secret, parse_list, AuthMethod, Client, ClientId, GrantType, InvalidValue,
-    StoredSecret,
+    generate_secret, parse_audiences, parse_list, AuthMethod, Client, ClientId, GrantType,
+    InvalidValue, StoredSecret, ANY_AUDIENCE,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthFailure, TokenError};
 pub use request::{
-    parse_basic, parse_form, Candidate, Credentials, Grant, RawTokenRequest, TokenRequest,
+    credentials, encode_raw_basic, parse_basic, parse_form, Candidate, Credentials, Grant,
+    RawTokenRequest, TokenRequest,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON2_T_COST};
 pub use store::{Change, ClientStore, Store, StoreError};
 pub use token::{
-    granted_scope, AccessClaims, IssuedToken, Mode, Policy, TokenService, DEFAULT_TTL,
+    audience_for, granted_scope, lifetime, AccessClaims, IssuedToken, Minted, Mode, Policy,
+    TokenService, DEFAULT_TTL,
 };
