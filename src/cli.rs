@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::config::{load_kek, Config, Settings};
+use crate::http::DialectPaths;
 use crate::keys::{self, Alg, ClaimsKeys, KeyRing, KeyState, KeyVault, SEALED_CLAIM_PREFIX};
 use crate::oauth::{
     self, parse_audiences, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock,
@@ -106,6 +107,15 @@ pub struct ServeArgs {
     /// Concurrent argon2 verifications [default: number of cores].
     #[arg(long, env = "FICHA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+    /// Mount a dialect elsewhere, or turn it off: NAME=PATH or NAME=off
+    /// (repeatable; the variable takes a comma-separated list).
+    #[arg(
+        long = "dialect-path",
+        env = "FICHA_DIALECT_PATHS",
+        value_name = "NAME=PATH",
+        value_delimiter = ','
+    )]
+    pub dialect_paths: Vec<String>,
 }
 
 /// Options shared by `client create` and `client update`.
@@ -277,6 +287,20 @@ impl Cli {
         let kek = load_kek(kek_env.as_deref(), kek_file.as_deref())?;
         let defaults = AuthSettings::default();
         let pool_defaults = PoolSettings::default();
+        // The file's paths first, then the flags', so a flag wins.
+        let mut overrides: Vec<(String, String)> =
+            file.dialect_paths.unwrap_or_default().into_iter().collect();
+        for entry in serve
+            .map(|s| s.dialect_paths.as_slice())
+            .unwrap_or_default()
+        {
+            let (name, path) = entry
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--dialect-path takes NAME=PATH, not {entry:?}"))?;
+            overrides.push((name.to_owned(), path.to_owned()));
+        }
+        let dialect_paths =
+            DialectPaths::with_overrides(overrides.iter().map(|(n, p)| (n.as_str(), p.as_str())))?;
         Ok(Config {
             mode,
             database_url,
@@ -330,6 +354,7 @@ impl Cli {
                 .unwrap_or(defaults.hash_concurrency),
                 ..defaults
             },
+            dialect_paths,
         })
     }
 

@@ -9,7 +9,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 
-use crate::oauth::{parse_form, RawTokenRequest, TokenError};
+use crate::oauth::TokenError;
 
 use super::errors::{ErrorResponse, HttpError};
 use super::state::AppState;
@@ -52,32 +52,6 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ErrorRe
             },
             mode: state.mode,
         })
-}
-
-/// A form-encoded token request (RFC 6749 §4.4.2): Content-Type checked,
-/// repeated parameters refused, credentials header captured.
-#[derive(Debug)]
-pub struct TokenForm(pub RawTokenRequest);
-
-impl FromRequest<AppState> for TokenForm {
-    type Rejection = ErrorResponse;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let reject = |e: TokenError| ErrorResponse {
-            error: HttpError::Token(e),
-            mode: state.mode,
-        };
-        let headers = req.headers().clone();
-        let body = body_bytes(req, state).await?;
-        if !content_type_is(&headers, "application/x-www-form-urlencoded") {
-            return Err(reject(TokenError::InvalidRequest(
-                "Content-Type must be application/x-www-form-urlencoded",
-            )));
-        }
-        let form = parse_form(&body).map_err(reject)?;
-        let auth = authorization(&headers).map_err(reject)?;
-        Ok(TokenForm(RawTokenRequest::from_form(form, auth)))
-    }
 }
 
 /// The remote address of the connection, when the server knows it.

@@ -124,9 +124,9 @@ impl ClaimsKeys {
                         .await?;
                 }
                 for rec in store.list_claims_keys().await? {
-                    let bytes = kek.open_for(CLAIMS_KEY_AAD, &rec.sealed).with_context(|| {
-                        format!("Failed to open the claims key {}", rec.kid)
-                    })?;
+                    let bytes = kek
+                        .open_for(CLAIMS_KEY_AAD, &rec.sealed)
+                        .with_context(|| format!("Failed to open the claims key {}", rec.kid))?;
                     keys.push(aead_key(&bytes)?);
                 }
             }
@@ -143,9 +143,10 @@ impl ClaimsKeys {
                     }
                 }
                 if path.exists() {
-                    let text = Zeroizing::new(std::fs::read_to_string(&path).with_context(
-                        || format!("Failed to read the claims key {}", path.display()),
-                    )?);
+                    let text =
+                        Zeroizing::new(std::fs::read_to_string(&path).with_context(|| {
+                            format!("Failed to read the claims key {}", path.display())
+                        })?);
                     let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| {
                         anyhow::anyhow!("the claims key {} is not base64", path.display())
                     })?);

@@ -99,9 +99,7 @@ impl Kek {
         let plain = self
             .key()?
             .open_in_place(nonce, Aad::from(aad), buf.as_mut_slice())
-            .map_err(|_| {
-                anyhow::anyhow!("the key-encryption key does not open this sealed key")
-            })?;
+            .map_err(|_| anyhow::anyhow!("the key-encryption key does not open this sealed key"))?;
         Ok(Zeroizing::new(plain.to_vec()))
     }
 }

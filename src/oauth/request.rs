@@ -118,6 +118,17 @@ pub enum Grant {
     },
 }
 
+impl Grant {
+    /// The wire name of the grant type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Grant::ClientCredentials => GrantType::ClientCredentials.as_str(),
+            Grant::Password { .. } => GrantType::Password.as_str(),
+            Grant::RefreshToken { .. } => GrantType::RefreshToken.as_str(),
+        }
+    }
+}
+
 /// A typed, structurally valid token request.
 #[derive(Debug)]
 pub struct TokenRequest {

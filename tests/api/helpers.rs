@@ -138,6 +138,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
             throttle_address_per_minute: opts.throttle_address_per_minute,
             ..AuthSettings::default()
         },
+        dialect_paths: Default::default(),
     }
 }
 
