@@ -6,6 +6,7 @@
 mod helpers;
 
 mod cli;
+mod dialects;
 mod interop;
 mod keys;
 mod production;
