@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::config::{load_kek, Config, Settings};
-use crate::http::DialectPaths;
+use crate::http::{DialectKind, DialectPaths};
 use crate::keys::{self, Alg, ClaimsKeys, KeyRing, KeyState, KeyVault, SEALED_CLAIM_PREFIX};
 use crate::oauth::{
     self, parse_audiences, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock,
@@ -743,12 +743,18 @@ fn key_json(k: &keys::KeyRecord) -> serde_json::Value {
     })
 }
 
-/// The longest lifetime a live token can have, for `key retire`.
+/// The longest lifetime a live token can have, for `key retire`: any
+/// client's own, or any dialect's documented one.
 async fn max_ttl(store: &dyn Store) -> anyhow::Result<i64> {
     let clients = store.list_clients().await?;
     Ok(clients
         .iter()
         .filter_map(|c| c.ttl)
+        .chain(
+            DialectKind::ALL
+                .into_iter()
+                .filter_map(DialectKind::documented_lifetime),
+        )
         .map(i64::from)
         .chain([i64::from(oauth::DEFAULT_TTL)])
         .max()

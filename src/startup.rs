@@ -85,13 +85,25 @@ impl Application {
             }
         }
         // Created in either mode: it signs nothing and nothing outside this
-        // deployment depends on it, and a request must never create it.
-        let (claims, created) = ClaimsKeys::ensure(&*store, &vault, now)
-            .await
-            .context("Failed to load the claims key")?;
-        if created {
-            tracing::info!("created the claims key");
-        }
+        // deployment depends on it, and a request must never create it. A
+        // production deployment whose key directory is read-only still
+        // starts; only sealing (Peinau's identifier) is refused then.
+        let claims = match ClaimsKeys::ensure(&*store, &vault, now).await {
+            Ok((claims, created)) => {
+                if created {
+                    tracing::info!("created the claims key");
+                }
+                claims
+            }
+            Err(e) if production => {
+                tracing::warn!(
+                    error.cause_chain = ?e,
+                    "no claims key: requests with a value to seal are refused until one can be created"
+                );
+                ClaimsKeys::none()
+            }
+            Err(e) => return Err(e.context("Failed to load the claims key")),
+        };
         let ring = KeyRing::load(&*store, &vault)
             .await
             .context("Failed to load the signing keys")?;

@@ -1,7 +1,8 @@
 //! The claims key: AES-256-GCM encryption of values a token must carry but
-//! no reader of the token may see (Peinau's `identifier`). A sealed value is
-//! a compact JWE (RFC 7516 §7.1) with `alg: dir` and `enc: A256GCM`
-//! (RFC 7518 §4.5, §5.3), so any JOSE library given the key can open it.
+//! no reader of the token may see (such as a client's `identifier`). A
+//! sealed value is a compact JWE (RFC 7516 §7.1) with `alg: dir` and
+//! `enc: A256GCM` (RFC 7518 §4.5, §5.3), so any JOSE library given the key
+//! can open it.
 //!
 //! The key is 32 random bytes. With a key-encryption key it is sealed in the
 //! database, so every instance sharing the database shares it (two instances
@@ -34,7 +35,7 @@ const FILE_NAME: &str = "claims.key";
 /// A claims key as the database keeps it: sealed under the key-encryption key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedClaimsKey {
-    /// Derived from the key (see [`kid_of`]); names it in JWE headers.
+    /// A domain-separated hash of the key; names it in JWE headers.
     pub kid: String,
     /// AES-256-GCM sealed key bytes (nonce ‖ ciphertext ‖ tag).
     pub sealed: Vec<u8>,

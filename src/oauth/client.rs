@@ -183,7 +183,7 @@ pub struct Client {
     pub ttl: Option<u32>,
     /// The `aud` claim of its tokens; `None` means the server's default.
     pub audience: Option<String>,
-    /// Audiences the client may ask for by name (Pay-me's `audience`);
+    /// Audiences the client may ask for by name (an `audience` parameter);
     /// [`ANY_AUDIENCE`] allows any. Its own default audience is always allowed.
     pub allowed_audiences: BTreeSet<String>,
     /// Grant types the client may use.

@@ -211,8 +211,8 @@ impl TokenService {
 }
 
 /// SPEC §1: any positive per-client lifetime in sandbox. Production allows
-/// no lifetime longer than the one the wire format documents (1200 s for
-/// the Payválida dialect, the default; 3600 s for Nequi's).
+/// no lifetime longer than the one the request's wire format documents
+/// (`documented`, by default 1200 s, the Payválida dialect's).
 pub fn lifetime(mode: Mode, client: &Client, documented: Option<u32>) -> Result<u32, TokenError> {
     let documented = documented.unwrap_or(DEFAULT_TTL);
     let ttl = client.ttl.unwrap_or(documented);

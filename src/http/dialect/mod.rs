@@ -67,6 +67,16 @@ impl DialectKind {
         }
     }
 
+    /// The token lifetime the provider documents, when it is not the
+    /// server's default: the default for its clients and, in production,
+    /// the longest allowed.
+    pub fn documented_lifetime(self) -> Option<u32> {
+        match self {
+            DialectKind::Nequi => Some(3600),
+            DialectKind::Payvalida | DialectKind::Peinau | DialectKind::Payme => None,
+        }
+    }
+
     /// The adapter that speaks this dialect.
     pub fn adapter(self) -> &'static dyn Dialect {
         match self {

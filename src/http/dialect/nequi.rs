@@ -13,9 +13,6 @@ use crate::oauth::{parse_form, IssuedToken, RawTokenRequest, TokenError, TokenRe
 
 use super::{json_no_store, lenient_params, DecodeContext, Dialect, DialectKind, DialectRequest};
 
-/// The token lifetime Nequi documents.
-pub const NEQUI_TTL: u32 = 3600;
-
 /// Nequi.
 #[derive(Debug)]
 pub struct Nequi;
@@ -50,7 +47,7 @@ impl Dialect for Nequi {
         }
         let auth = authorization(req.headers)?;
         let mut request = TokenRequest::try_from(RawTokenRequest::from_form(params, auth))?;
-        request.lifetime = Some(NEQUI_TTL);
+        request.lifetime = DialectKind::Nequi.documented_lifetime();
         Ok(request)
     }
 
