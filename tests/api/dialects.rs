@@ -975,3 +975,37 @@ async fn production_allows_a_dialects_documented_lifetime_and_no_more() {
     assert_eq!(body["error"], "unauthorized_client");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn with_a_kek_the_claims_key_lives_in_the_database_for_every_instance() {
+    use ficha::keys::{ClaimsKeys, Kek, KeyVault};
+    for backend in [
+        crate::helpers::Backend::Sqlite,
+        crate::helpers::Backend::Postgres,
+    ] {
+        let dir = tempfile::TempDir::new().unwrap();
+        let Some(url) = crate::helpers::fresh_database(backend, &dir).await else {
+            continue;
+        };
+        let store = ficha::store::connect(&url, &ficha::store::PoolSettings::default())
+            .await
+            .unwrap();
+        let kek = Kek::generate().unwrap();
+        let one = KeyVault::new(dir.path().join("one"), Some(kek.clone()));
+        let two = KeyVault::new(dir.path().join("two"), Some(kek.clone()));
+
+        let (first, created) = ClaimsKeys::ensure(&*store, &one, 100).await.unwrap();
+        assert!(created);
+        let (second, created) = ClaimsKeys::ensure(&*store, &two, 200).await.unwrap();
+        assert!(!created, "the second instance finds the first one's key");
+        let sealed = first.seal("123456789").unwrap();
+        assert_eq!(second.open(&sealed).unwrap(), "123456789");
+        assert!(!dir.path().join("one/claims.key").exists());
+
+        // Another key-encryption key cannot open it.
+        let other = KeyVault::new(dir.path().join("three"), Some(Kek::generate().unwrap()));
+        assert!(ClaimsKeys::load(&*store, &other).await.is_err());
+        drop(store);
+        crate::helpers::drop_database(&url).await;
+    }
+}
