@@ -908,7 +908,7 @@ async fn dialects_can_be_moved_or_turned_off() {
 }
 
 #[test]
-fn the_dialect_path_flag_and_variable_are_read() {
+fn the_dialect_path_flag_is_read_into_the_config() {
     use clap::Parser as _;
     let cli = ficha::cli::Cli::try_parse_from([
         "ficha",
