@@ -13,10 +13,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::config::{load_kek, Config, Settings};
-use crate::keys::{self, Alg, KeyRing, KeyState, KeyVault};
+use crate::http::{DialectKind, DialectPaths};
+use crate::keys::{self, Alg, ClaimsKeys, KeyRing, KeyState, KeyVault, SEALED_CLAIM_PREFIX};
 use crate::oauth::{
-    self, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock, GrantType, Mode, ScopeSet,
-    Store, StoreError, StoredSecret, SystemClock, User, Username,
+    self, parse_audiences, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock,
+    GrantType, Mode, ScopeSet, Store, StoreError, StoredSecret, SystemClock, User, Username,
 };
 use crate::store::{self, PoolSettings};
 
@@ -153,6 +154,15 @@ pub struct ServeArgs {
     /// Refresh-token lifetime in seconds [default: 1209600, 14 days].
     #[arg(long, env = "FICHA_REFRESH_TOKEN_TTL_SECS")]
     pub refresh_token_ttl_secs: Option<i64>,
+    /// Mount a dialect elsewhere, or turn it off: NAME=PATH or NAME=off
+    /// (repeatable; the variable takes a comma-separated list).
+    #[arg(
+        long = "dialect-path",
+        env = "FICHA_DIALECT_PATHS",
+        value_name = "NAME=PATH",
+        value_delimiter = ','
+    )]
+    pub dialect_paths: Vec<String>,
 }
 
 /// Options shared by `client create` and `client update`.
@@ -167,6 +177,9 @@ pub struct ClientAttrs {
     /// The `aud` claim of this client's tokens.
     #[arg(long)]
     pub audience: Option<String>,
+    /// Audiences the client may ask for by name, space-separated; `*` allows any.
+    #[arg(long, value_name = "AUDIENCES")]
+    pub allowed_audiences: Option<String>,
     /// Scopes granted when a request names none [default: all allowed].
     #[arg(long)]
     pub default_scopes: Option<String>,
@@ -276,7 +289,9 @@ pub enum KeyCommand {
 /// `ficha token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Verify a token (signature, issuer, expiry, revocation, scope) and print its claims.
+    /// Verify a token (signature, issuer, expiry, revocation, scope) and print
+    /// its claims, with any sealed claim (`enc_NAME`) decrypted as NAME when
+    /// the claims key is here.
     Verify {
         /// The token.
         token: String,
@@ -327,6 +342,20 @@ impl Cli {
         let kek = load_kek(kek_env.as_deref(), kek_file.as_deref())?;
         let defaults = AuthSettings::default();
         let pool_defaults = PoolSettings::default();
+        // The file's paths first, then the flags', so a flag wins.
+        let mut overrides: Vec<(String, String)> =
+            file.dialect_paths.unwrap_or_default().into_iter().collect();
+        for entry in serve
+            .map(|s| s.dialect_paths.as_slice())
+            .unwrap_or_default()
+        {
+            let (name, path) = entry
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--dialect-path takes NAME=PATH, not {entry:?}"))?;
+            overrides.push((name.to_owned(), path.to_owned()));
+        }
+        let dialect_paths =
+            DialectPaths::with_overrides(overrides.iter().map(|(n, p)| (n.as_str(), p.as_str())))?;
         Ok(Config {
             mode,
             database_url,
@@ -388,6 +417,7 @@ impl Cli {
             )
             .unwrap_or(oauth::DEFAULT_REFRESH_TTL)
             .max(1),
+            dialect_paths,
         })
     }
 
@@ -489,7 +519,7 @@ async fn token_verify(args: &VerifyArgs<'_>, config: &Config, now: i64) -> anyho
         );
     }
     let mut claims = verified.all_claims;
-    reveal_sealed_claims(&mut claims, config)?;
+    reveal_sealed_claims(&mut claims, store.as_deref(), config).await;
     println!("{}", serde_json::to_string_pretty(&claims)?);
     Ok(())
 }
@@ -520,16 +550,45 @@ async fn fetch_jwks(url: &str) -> anyhow::Result<String> {
         .with_context(|| format!("Failed to read the JWK Set at {url}"))
 }
 
-/// The hook for claims only the operator can read. The Peinau dialect
-/// seals the caller's `identifier` inside its tokens (AES-256-GCM under a
-/// server key, SPEC §5); when it lands, this is where `token verify` opens
-/// it for an operator who holds that key and adds it beside the claims.
-/// Until then every claim prints exactly as signed.
-fn reveal_sealed_claims(
-    _claims: &mut serde_json::Map<String, serde_json::Value>,
-    _config: &Config,
-) -> anyhow::Result<()> {
-    Ok(())
+/// Claims only the operator can read: a sealed claim `enc_NAME` (the
+/// Peinau `identifier`, AES-256-GCM under the server's claims key, SPEC §5)
+/// is opened and added as NAME when this machine holds the claims key. The
+/// token itself never carries the clear value.
+async fn reveal_sealed_claims(
+    claims: &mut serde_json::Map<String, serde_json::Value>,
+    store: Option<&dyn Store>,
+    config: &Config,
+) {
+    let sealed: Vec<(String, String)> = claims
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix(SEALED_CLAIM_PREFIX)?.to_owned(),
+                v.as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    if sealed.is_empty() {
+        return;
+    }
+    let Some(store) = store else {
+        eprintln!("note: sealed claims cannot be decrypted without the database");
+        return;
+    };
+    let vault = KeyVault::new(&config.key_dir, config.kek.clone());
+    match ClaimsKeys::load(store, &vault).await {
+        Ok(keys) => {
+            for (name, jwe) in sealed {
+                match keys.open(&jwe) {
+                    Ok(plain) => {
+                        claims.insert(name, plain.into());
+                    }
+                    Err(e) => eprintln!("note: {name} cannot be decrypted here: {e:#}"),
+                }
+            }
+        }
+        Err(e) => eprintln!("note: sealed claims cannot be decrypted here: {e:#}"),
+    }
 }
 
 fn print(json_out: bool, value: serde_json::Value, text: &str) {
@@ -562,6 +621,7 @@ fn client_json(c: &Client, now: i64) -> serde_json::Value {
         "default_scopes": c.default_scopes.as_ref().map(|d| d.iter().collect::<Vec<_>>()),
         "ttl": c.ttl,
         "audience": c.audience,
+        "allowed_audiences": c.allowed_audiences.iter().collect::<Vec<_>>(),
         "grants": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "auth_methods": c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         "alg": c.alg.as_str(),
@@ -575,7 +635,7 @@ fn client_json(c: &Client, now: i64) -> serde_json::Value {
 
 fn client_text(c: &Client, now: i64) -> String {
     let mut out = format!(
-        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\nalg: {}\nttl: {}\naudience: {}\nintrospect: {}",
+        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\nalg: {}\nttl: {}\naudience: {}\nallowed_audiences: {}\nintrospect: {}",
         c.id,
         c.enabled,
         c.scopes,
@@ -584,6 +644,7 @@ fn client_text(c: &Client, now: i64) -> String {
         c.alg,
         c.ttl.map_or("default".to_owned(), |t| t.to_string()),
         c.audience.as_deref().unwrap_or("default"),
+        c.allowed_audiences.iter().map(String::as_str).collect::<Vec<_>>().join(" "),
         c.can_introspect,
     );
     for s in c.secrets.iter().filter(|s| s.is_live(now)) {
@@ -620,6 +681,9 @@ fn apply_attrs(c: &mut Client, a: &ClientAttrs) -> anyhow::Result<()> {
     }
     if let Some(aud) = &a.audience {
         c.audience = Some(aud.clone());
+    }
+    if let Some(list) = &a.allowed_audiences {
+        c.allowed_audiences = parse_audiences(list)?;
     }
     if let Some(d) = &a.default_scopes {
         c.default_scopes = Some(parse_scopes(d)?);
@@ -676,6 +740,7 @@ pub fn new_client(
         default_scopes: None,
         ttl: None,
         audience: None,
+        allowed_audiences: BTreeSet::new(),
         grants: BTreeSet::from([GrantType::ClientCredentials]),
         auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
         alg: Alg::Es256,
@@ -867,12 +932,18 @@ fn key_json(k: &keys::KeyRecord) -> serde_json::Value {
     })
 }
 
-/// The longest lifetime a live token can have, for `key retire`.
+/// The longest lifetime a live token can have, for `key retire`: any
+/// client's own, or any dialect's documented one.
 async fn max_ttl(store: &dyn Store) -> anyhow::Result<i64> {
     let clients = store.list_clients().await?;
     Ok(clients
         .iter()
         .filter_map(|c| c.ttl)
+        .chain(
+            DialectKind::ALL
+                .into_iter()
+                .filter_map(DialectKind::documented_lifetime),
+        )
         .map(i64::from)
         .chain([i64::from(oauth::DEFAULT_TTL)])
         .max()

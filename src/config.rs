@@ -2,6 +2,7 @@
 //! by command-line flags and `FICHA_*` environment variables (clap reads
 //! both), then validated into a typed [`Config`] that every command takes.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use crate::http::DialectPaths;
 use crate::keys::Kek;
 use crate::oauth::{AuthSettings, Mode};
 use crate::store::PoolSettings;
@@ -50,6 +52,8 @@ pub struct Settings {
     pub hash_concurrency: Option<usize>,
     /// `refresh_token_ttl_secs`.
     pub refresh_token_ttl_secs: Option<i64>,
+    /// `[dialect_paths]`: dialect name → path, or `off`.
+    pub dialect_paths: Option<BTreeMap<String, String>>,
 }
 
 impl Settings {
@@ -86,6 +90,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Refresh-token lifetime in seconds.
     pub refresh_ttl: i64,
+    /// Where each provider dialect is mounted.
+    pub dialect_paths: DialectPaths,
 }
 
 impl Config {

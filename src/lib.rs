@@ -2,9 +2,11 @@
 //!
 //! - `oauth` is the protocol core: typed requests, client authentication,
 //!   grant and scope rules, minting; no HTTP, no SQL, time passed in.
-//! - `keys` owns private key material: the ES256/RS256 key ring and JWKS.
+//! - `keys` owns private key material: the ES256/RS256 key ring, the JWKS
+//!   and the claims key that seals values tokens carry for the operator.
 //! - `store` implements the core's storage port for SQLite and PostgreSQL.
-//! - `http` owns status codes, headers, extractors and the provider dialects;
+//! - `http` owns status codes, headers, extractors and the provider dialects
+//!   (`http::dialect`, one adapter per provider over the one core);
 //!   `startup` wires them into an [`startup::Application`], `cli` drives it.
 #![forbid(unsafe_code)]
 

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::http::{self, AppState, Metrics};
-use crate::keys::{Alg, KeyRing, KeyRingHandle, KeyState, KeyVault};
+use crate::keys::{Alg, ClaimsKeys, KeyRing, KeyRingHandle, KeyState, KeyVault};
 use crate::oauth::{
     Authenticator, Change, Clock, Denylist, Mode, Policy, Store, TokenService, TokenVerifier,
     REVOCATION_PRUNE_MARGIN_SECS,
@@ -64,20 +64,21 @@ impl Application {
                 present.join(", ")
             );
         } else {
-            let has_key = store
-                .list_keys()
-                .await?
-                .iter()
-                .any(|k| k.alg == Alg::Es256 && k.state == KeyState::Active);
-            if !has_key {
-                let rec = vault
-                    .generate(&*store, Alg::Es256, KeyState::Active, now)
-                    .await?;
-                println!(
-                    "generated signing key {} in {}",
-                    rec.kid,
-                    vault.dir().display()
-                );
+            // ES256 signs by default; RS256 for clients set to it, such as
+            // the Peinau seed (Peinau's own tokens are RS256).
+            let keys = store.list_keys().await?;
+            for alg in [Alg::Es256, Alg::Rs256] {
+                if !keys
+                    .iter()
+                    .any(|k| k.alg == alg && k.state == KeyState::Active)
+                {
+                    let rec = vault.generate(&*store, alg, KeyState::Active, now).await?;
+                    println!(
+                        "generated {alg} signing key {} in {}",
+                        rec.kid,
+                        vault.dir().display()
+                    );
+                }
             }
             for seed in seeds::ensure(&*store, now).await? {
                 println!(
@@ -86,6 +87,26 @@ impl Application {
                 );
             }
         }
+        // Created in either mode: it signs nothing and nothing outside this
+        // deployment depends on it, and a request must never create it. A
+        // production deployment whose key directory is read-only still
+        // starts; only sealing (Peinau's identifier) is refused then.
+        let claims = match ClaimsKeys::ensure(&*store, &vault, now).await {
+            Ok((claims, created)) => {
+                if created {
+                    tracing::info!("created the claims key");
+                }
+                claims
+            }
+            Err(e) if production => {
+                tracing::warn!(
+                    error.cause_chain = ?e,
+                    "no claims key: requests with a value to seal are refused until one can be created"
+                );
+                ClaimsKeys::none()
+            }
+            Err(e) => return Err(e.context("Failed to load the claims key")),
+        };
         let ring = KeyRing::load(&*store, &vault)
             .await
             .context("Failed to load the signing keys")?;
@@ -146,6 +167,8 @@ impl Application {
             metrics: Arc::new(Metrics::default()),
             mode: config.mode,
             issuer,
+            dialects: Arc::new(config.dialect_paths.clone()),
+            claims: Arc::new(claims),
         };
         let sync = tokio::spawn(sync_loop(SyncTask {
             store,

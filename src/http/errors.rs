@@ -80,9 +80,23 @@ pub fn no_store(resp: &mut Response) {
 }
 
 impl ErrorResponse {
+    /// The RFC 6749 §5.2 body: `{"error", "error_description"}`.
+    pub fn standard_body(&self) -> serde_json::Value {
+        let (code, _) = self.code_and_status();
+        json!({"error": code, "error_description": self.description()})
+    }
+
     /// Renders with a caller-chosen JSON body (dialects have their own).
     pub fn render_with(&self, body: serde_json::Value) -> Response {
-        let (code, status) = self.code_and_status();
+        let (_, status) = self.code_and_status();
+        self.render_as(status, body)
+    }
+
+    /// Renders with a dialect's own status and body; the headers (no-store,
+    /// `WWW-Authenticate`, `Retry-After`, `Allow`) and the logging stay the
+    /// same for every dialect.
+    pub fn render_as(&self, status: StatusCode, body: serde_json::Value) -> Response {
+        let (code, _) = self.code_and_status();
         match &self.error {
             HttpError::Token(TokenError::Internal(e)) => {
                 tracing::error!(error.cause_chain = ?e, error.message = %e, "internal error");
@@ -123,9 +137,7 @@ impl ErrorResponse {
 
 impl IntoResponse for ErrorResponse {
     fn into_response(self) -> Response {
-        let (code, _) = self.code_and_status();
-        let body = json!({"error": code, "error_description": self.description()});
-        self.render_with(body)
+        self.render_with(self.standard_body())
     }
 }
 

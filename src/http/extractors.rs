@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 
 use secrecy::SecretString;
 
-use crate::oauth::{credentials, parse_form, Credentials, RawTokenRequest, TokenError};
+use crate::oauth::{credentials, parse_form, Credentials, TokenError};
 
 use super::errors::{ErrorResponse, HttpError};
 use super::state::AppState;
@@ -111,22 +111,6 @@ impl ClientForm {
             .remove("token")
             .ok_or(TokenError::InvalidRequest("token is missing"))?;
         Ok((creds, token))
-    }
-}
-
-/// A form-encoded token request (RFC 6749 §4.4.2).
-#[derive(Debug)]
-pub struct TokenForm(pub RawTokenRequest);
-
-impl FromRequest<AppState> for TokenForm {
-    type Rejection = ErrorResponse;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ClientForm {
-            form,
-            authorization,
-        } = ClientForm::from_request(req, state).await?;
-        Ok(TokenForm(RawTokenRequest::from_form(form, authorization)))
     }
 }
 

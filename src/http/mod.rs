@@ -1,7 +1,8 @@
-//! The HTTP edge: routes, extractors, the error mapping and the layer
-//! stack. Everything about status codes and headers lives here; the
-//! protocol decisions live in `oauth`.
+//! The HTTP edge: routes, extractors, the provider dialects, the error
+//! mapping and the layer stack. Everything about status codes and headers
+//! lives here; the protocol decisions live in `oauth`.
 
+pub mod dialect;
 pub mod errors;
 pub mod extractors;
 pub mod metrics;
@@ -10,31 +11,32 @@ mod state;
 
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use dialect::{DialectKind, DialectPaths};
 pub use metrics::Metrics;
 pub use state::AppState;
 
 /// Every route of the server, with its layers. Tests call this too.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/oauth2/token",
-            post(routes::token::issue_token).fallback(routes::token::method_not_allowed),
-        )
+    let mut router = Router::new();
+    for (kind, path) in state.dialects.mounted() {
+        router = router.route(path, token_route(kind));
+    }
+    router
         .route(
             "/oauth2/introspect",
-            post(routes::introspect::introspect_token).fallback(routes::token::method_not_allowed),
+            post(routes::introspect::introspect_token).fallback(standard_method_not_allowed),
         )
         .route(
             "/oauth2/revoke",
-            post(routes::revoke::revoke_token).fallback(routes::token::method_not_allowed),
+            post(routes::revoke::revoke_token).fallback(standard_method_not_allowed),
         )
         // Any method: nginx's sub-request may carry the original request's.
         .route("/auth/verify", any(routes::verify::verify_request))
@@ -64,4 +66,20 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .with_state(state)
+}
+
+/// A dialect's token endpoint: POST issues, any other method is a 405 in the
+/// dialect's shape.
+/// 405 in the standard OAuth2 shape, for introspection and revocation.
+async fn standard_method_not_allowed(State(state): State<AppState>) -> axum::response::Response {
+    routes::token::method_not_allowed(state, DialectKind::Payvalida).await
+}
+
+fn token_route(kind: DialectKind) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>, peer: extractors::Peer, req: Request| {
+            routes::token::issue_token(state, kind, peer, req)
+        },
+    )
+    .fallback(move |State(state): State<AppState>| routes::token::method_not_allowed(state, kind))
 }

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::keys::KeyRingHandle;
+use crate::keys::{ClaimsKeys, KeyRingHandle};
 use crate::oauth::{Clock, Mode, Store, TokenService, TokenVerifier};
 
+use super::dialect::DialectPaths;
 use super::metrics::Metrics;
 
 /// Shared handler state; cheap to clone.
@@ -26,6 +27,10 @@ pub struct AppState {
     pub mode: Mode,
     /// The issuer URL.
     pub issuer: String,
+    /// Where each provider dialect is mounted.
+    pub dialects: Arc<DialectPaths>,
+    /// Seals values a token carries for the operator only.
+    pub claims: Arc<ClaimsKeys>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -12,6 +12,8 @@ use zeroize::Zeroizing;
 /// Binds every sealed blob to its purpose, so a blob cannot be replayed as
 /// another kind of ciphertext sealed under the same key.
 const AAD: &[u8] = b"ficha private key v1";
+/// The purpose of a sealed claims key (see `keys::claims`).
+pub(super) const CLAIMS_KEY_AAD: &[u8] = b"ficha claims key v1";
 
 /// A 256-bit key-encryption key. `Debug` never shows it.
 #[derive(Clone)]
@@ -58,8 +60,18 @@ impl Kek {
         Ok(LessSafeKey::new(unbound))
     }
 
-    /// Seals `plain` as nonce ‖ ciphertext ‖ tag.
+    /// Seals a private key as nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, plain: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.seal_for(AAD, plain)
+    }
+
+    /// Opens what [`Kek::seal`] produced.
+    pub fn open(&self, sealed: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+        self.open_for(AAD, sealed)
+    }
+
+    /// Seals `plain` for the purpose `aad` as nonce ‖ ciphertext ‖ tag.
+    pub(super) fn seal_for(&self, aad: &[u8], plain: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -68,17 +80,17 @@ impl Kek {
         self.key()?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(AAD),
+                Aad::from(aad),
                 &mut buf,
             )
-            .map_err(|_| anyhow::anyhow!("Failed to seal a private key"))?;
+            .map_err(|_| anyhow::anyhow!("Failed to seal a key"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
         Ok(out)
     }
 
-    /// Opens what [`Kek::seal`] produced.
-    pub fn open(&self, sealed: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    /// Opens what [`Kek::seal_for`] produced for the same purpose.
+    pub(super) fn open_for(&self, aad: &[u8], sealed: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         anyhow::ensure!(sealed.len() > NONCE_LEN, "sealed key too short");
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         let nonce =
@@ -86,10 +98,8 @@ impl Kek {
         let mut buf = Zeroizing::new(ct.to_vec());
         let plain = self
             .key()?
-            .open_in_place(nonce, Aad::from(AAD), buf.as_mut_slice())
-            .map_err(|_| {
-                anyhow::anyhow!("the key-encryption key does not open this private key")
-            })?;
+            .open_in_place(nonce, Aad::from(aad), buf.as_mut_slice())
+            .map_err(|_| anyhow::anyhow!("the key-encryption key does not open this sealed key"))?;
         Ok(Zeroizing::new(plain.to_vec()))
     }
 }

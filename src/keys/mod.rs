@@ -1,9 +1,12 @@
 //! The signing key ring: key generation, the next → active → retiring
 //! lifecycle, private keys at rest (PEM files, mode 0600, or AES-256-GCM in
 //! the database under an operator key), the JWKS, and token signing and
-//! verification. This is the only module that touches private key material;
-//! it knows nothing of HTTP or SQL (the store implements [`KeyStore`]).
+//! verification; and the claims key that seals values a token carries for
+//! the operator only. This is the only module that touches private key
+//! material; it knows nothing of HTTP or SQL (the store implements
+//! [`KeyStore`]).
 
+mod claims;
 mod kek;
 mod material;
 mod ring;
@@ -14,6 +17,7 @@ use std::str::FromStr;
 
 use anyhow::Context as _;
 
+pub use claims::{ClaimsKeys, SealedClaimsKey, SEALED_CLAIM_PREFIX};
 pub use kek::Kek;
 pub use material::{PublicJwk, SigningKey};
 pub use ring::{KeyRing, KeyRingHandle, VerifyError};
@@ -124,6 +128,10 @@ pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: &KeyRecord) -> anyhow::Result<()>;
     /// Applies state changes atomically: `(kid, new state, at)`.
     async fn set_key_states(&self, changes: &[(String, KeyState, i64)]) -> anyhow::Result<()>;
+    /// Every claims key, oldest first.
+    async fn list_claims_keys(&self) -> anyhow::Result<Vec<SealedClaimsKey>>;
+    /// Stores a claims key; a kid already stored is left as it is.
+    async fn insert_claims_key(&self, key: &SealedClaimsKey) -> anyhow::Result<()>;
 }
 
 /// Where private keys live and how they are protected.

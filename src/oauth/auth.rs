@@ -423,6 +423,7 @@ mod tests {
             grants: BTreeSet::from([GrantType::ClientCredentials]),
             auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
             alg: crate::keys::Alg::Es256,
+            allowed_audiences: Default::default(),
             can_introspect: false,
             enabled: true,
             created_at: NOW,

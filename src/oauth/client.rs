@@ -187,6 +187,9 @@ pub struct Client {
     pub ttl: Option<u32>,
     /// The `aud` claim of its tokens; `None` means the server's default.
     pub audience: Option<String>,
+    /// Audiences the client may ask for by name (an `audience` parameter);
+    /// [`ANY_AUDIENCE`] allows any. Its own default audience is always allowed.
+    pub allowed_audiences: BTreeSet<String>,
     /// Grant types the client may use.
     pub grants: BTreeSet<GrantType>,
     /// Authentication methods the client may use.
@@ -205,10 +208,34 @@ pub struct Client {
     pub secrets: Vec<StoredSecret>,
 }
 
+/// The entry of [`Client::allowed_audiences`] that allows any audience.
+pub const ANY_AUDIENCE: &str = "*";
+
 impl Client {
     /// The scopes granted when a request does not name any (RFC 6749 §3.3).
     pub fn default_scope(&self) -> &ScopeSet {
         self.default_scopes.as_ref().unwrap_or(&self.scopes)
+    }
+
+    /// Whether the client's list lets it ask for `audience` by name.
+    pub fn may_request_audience(&self, audience: &str) -> bool {
+        self.allowed_audiences.contains(ANY_AUDIENCE) || self.allowed_audiences.contains(audience)
+    }
+}
+
+/// Parses a space-separated audience list (audiences are URIs, which hold no
+/// spaces); an empty text is the empty list.
+pub fn parse_audiences(s: &str) -> Result<BTreeSet<String>, InvalidValue> {
+    let list: BTreeSet<String> = s.split_whitespace().map(str::to_owned).collect();
+    if list
+        .iter()
+        .all(|a| a.len() <= 255 && a.bytes().all(|b| (0x21..=0x7E).contains(&b)))
+    {
+        Ok(list)
+    } else {
+        Err(InvalidValue(
+            "audiences must be printable ASCII, at most 255 characters each",
+        ))
     }
 }
 
@@ -231,6 +258,14 @@ mod tests {
         // 43 characters from 62 symbols: 43 * log2(62) ≈ 256.03 bits.
         assert_eq!(s.expose_secret().len(), 43);
         assert!(s.expose_secret().bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn audience_lists_are_space_separated_and_star_allows_any() {
+        let list = parse_audiences(" https://a.example  https://b.example ").unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(parse_audiences("bad\u{7f}").is_err());
+        assert!(parse_audiences("").unwrap().is_empty());
     }
 
     #[test]

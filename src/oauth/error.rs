@@ -1,4 +1,5 @@
-//! The token endpoint's errors: exactly the RFC 6749 §5.2 codes, plus the two
+//! The token endpoint's errors: exactly the RFC 6749 §5.2 codes, RFC 8707's
+//! `invalid_target` for a requested audience, plus the two
 //! conditions a server must be able to report about itself (throttling and
 //! unavailability). Descriptions are fixed, safe strings; the cause of an error
 //! goes to the log, never into the response. The HTTP mapping lives in
@@ -36,6 +37,11 @@ pub enum TokenError {
     /// scope granted by the resource owner."
     #[error("invalid_scope: {0}")]
     InvalidScope(&'static str),
+    /// RFC 8707 §2 `invalid_target`: "The requested resource is invalid,
+    /// missing, unknown, or malformed." Here: an audience the client may not
+    /// ask for.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(&'static str),
     /// Too many failed authentications for this client id or address; the
     /// caller may retry after the given delay.
     #[error("throttled")]
@@ -59,6 +65,7 @@ impl TokenError {
             TokenError::UnauthorizedClient(_) => "unauthorized_client",
             TokenError::UnsupportedGrantType => "unsupported_grant_type",
             TokenError::InvalidScope(_) => "invalid_scope",
+            TokenError::InvalidTarget(_) => "invalid_target",
             TokenError::Throttled { .. } => "temporarily_unavailable",
             TokenError::Unavailable(_) => "temporarily_unavailable",
             TokenError::Internal(_) => "server_error",
@@ -72,7 +79,8 @@ impl TokenError {
             TokenError::InvalidRequest(d)
             | TokenError::InvalidGrant(d)
             | TokenError::UnauthorizedClient(d)
-            | TokenError::InvalidScope(d) => d,
+            | TokenError::InvalidScope(d)
+            | TokenError::InvalidTarget(d) => d,
             TokenError::InvalidClient(_) => "client authentication failed",
             TokenError::UnsupportedGrantType => "the grant type is not supported",
             TokenError::Throttled { .. } => "too many failed attempts; retry later",

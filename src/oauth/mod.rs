@@ -19,22 +19,22 @@ mod verify;
 
 pub use auth::{AuthSettings, Authenticator};
 pub use client::{
-    generate_secret, parse_list, AuthMethod, Client, ClientId, GrantType, InvalidValue,
-    StoredSecret,
+    generate_secret, parse_audiences, parse_list, AuthMethod, Client, ClientId, GrantType,
+    InvalidValue, StoredSecret, ANY_AUDIENCE,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use denylist::{Denylist, Stale, REVOCATION_PRUNE_MARGIN_SECS};
 pub use error::{AuthFailure, TokenError};
 pub use request::{
-    credentials, parse_basic, parse_form, Candidate, Credentials, Grant, RawTokenRequest,
-    TokenRequest,
+    credentials, encode_raw_basic, parse_basic, parse_form, Candidate, Credentials, Grant,
+    RawTokenRequest, TokenRequest,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON2_T_COST};
 pub use store::{Change, ClientStore, Store, StoreError, UserStore};
 pub use token::{
-    granted_scope, AccessClaims, IssuedToken, Mode, Policy, TokenService, DEFAULT_REFRESH_TTL,
-    DEFAULT_TTL,
+    audience_for, granted_scope, lifetime, AccessClaims, IssuedToken, Minted, Mode, Policy,
+    TokenService, DEFAULT_REFRESH_TTL, DEFAULT_TTL,
 };
 pub use user::{
     new_refresh_token, refresh_token_hash, NewRefreshToken, RefreshOutcome, User, Username,

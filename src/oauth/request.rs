@@ -3,6 +3,7 @@
 //! readings of HTTP Basic client credentials (RFC 6749 §2.3.1), and the
 //! decision between `invalid_request` and `unsupported_grant_type`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -117,6 +118,17 @@ pub enum Grant {
     },
 }
 
+impl Grant {
+    /// The wire name of the grant type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Grant::ClientCredentials => GrantType::ClientCredentials.as_str(),
+            Grant::Password { .. } => GrantType::Password.as_str(),
+            Grant::RefreshToken { .. } => GrantType::RefreshToken.as_str(),
+        }
+    }
+}
+
 /// A typed, structurally valid token request.
 #[derive(Debug)]
 pub struct TokenRequest {
@@ -126,8 +138,16 @@ pub struct TokenRequest {
     pub grant: Grant,
     /// The requested scope; `None` when the parameter was omitted.
     pub scope: Option<ScopeSet>,
-    /// A requested audience, when a dialect allows one.
+    /// A requested audience (RFC 8707 §2 in spirit); it must be one the
+    /// client may ask for.
     pub audience: Option<String>,
+    /// The token lifetime the caller's wire format documents, in seconds:
+    /// used when the client sets none, and the longest production allows.
+    /// `None` means [`DEFAULT_TTL`](super::DEFAULT_TTL).
+    pub lifetime: Option<u32>,
+    /// Private claims (RFC 7519 §4.3) to carry in the token, such as a value
+    /// sealed for the operator; registered claim names are refused.
+    pub extra_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl TryFrom<RawTokenRequest> for TokenRequest {
@@ -176,7 +196,10 @@ impl TryFrom<RawTokenRequest> for TokenRequest {
             credentials,
             grant,
             scope,
-            audience: raw.audience,
+            // Like an empty scope, an empty audience is an omitted one.
+            audience: raw.audience.filter(|a| !a.trim().is_empty()),
+            lifetime: None,
+            extra_claims: serde_json::Map::new(),
         })
     }
 }
@@ -268,6 +291,26 @@ pub fn parse_basic(header: &str) -> Result<Vec<Candidate>, TokenError> {
     Ok(candidates)
 }
 
+/// Rewrites `Basic id:secret`, sent without base64 as some providers'
+/// documentation shows it, into the RFC 7617 form `Basic base64(id:secret)`.
+///
+/// The base64 alphabet has no `:`, so a credential that holds one cannot be
+/// base64 and the reading is unambiguous; any other header is returned as is.
+pub fn encode_raw_basic(header: &str) -> Cow<'_, str> {
+    let Some((scheme, value)) = header.trim().split_once(' ') else {
+        return Cow::Borrowed(header);
+    };
+    let value = value.trim();
+    if scheme.eq_ignore_ascii_case("basic") && value.contains(':') {
+        Cow::Owned(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        ))
+    } else {
+        Cow::Borrowed(header)
+    }
+}
+
 /// `application/x-www-form-urlencoded` decoding of one value, `None` when it
 /// does not decode to UTF-8.
 fn form_decode(s: &str) -> Option<String> {
@@ -344,6 +387,32 @@ mod tests {
                 "{h}"
             );
         }
+    }
+
+    #[test]
+    fn an_unencoded_basic_credential_reads_as_its_base64_form() {
+        let raw = "Basic 641281901508761220281:B8WKRXMiWHHrMCectt9Rg3ju4Y8GNheEa50gx6365sBV";
+        let c = parse_basic(&encode_raw_basic(raw)).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].id.as_ref(), "641281901508761220281");
+        assert_eq!(
+            c[0].secret.expose_secret(),
+            "B8WKRXMiWHHrMCectt9Rg3ju4Y8GNheEa50gx6365sBV"
+        );
+        let encoded = basic("a:b");
+        assert_eq!(encode_raw_basic(&encoded), encoded.as_str());
+        assert_eq!(encode_raw_basic("Bearer x:y"), "Bearer x:y");
+    }
+
+    #[test]
+    fn an_empty_audience_is_an_omitted_one() {
+        let raw = RawTokenRequest {
+            authorization: Some(basic("a:b")),
+            grant_type: Some("client_credentials".into()),
+            audience: Some(" ".into()),
+            ..Default::default()
+        };
+        assert_eq!(TokenRequest::try_from(raw).unwrap().audience, None);
     }
 
     #[test]

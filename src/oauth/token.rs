@@ -49,7 +49,28 @@ pub struct AccessClaims {
     pub exp: i64,
     /// Unique token id.
     pub jti: String,
+    /// Private claims a request asked for (RFC 7519 §4.3), such as a value
+    /// sealed for the operator.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Claim names a request's private claims may not take: the RFC 9068 §2.2
+/// claims and the other JWT registered claims (RFC 7519 §4.1).
+const REGISTERED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "auth_time",
+    "acr",
+    "amr",
+];
 
 /// A minted token and what the response needs about it.
 #[derive(Debug, Clone)]
@@ -68,6 +89,19 @@ pub struct IssuedToken {
     pub refresh_token: Option<SecretString>,
     /// The resource owner, for user-bound tokens.
     pub username: Option<Username>,
+}
+
+/// What a token is minted with, once the grant rules have decided it.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    /// The granted scope.
+    pub scope: ScopeSet,
+    /// The `aud` claim.
+    pub audience: String,
+    /// Lifetime in seconds.
+    pub ttl: u32,
+    /// Private claims.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Server-wide policy for minting.
@@ -147,15 +181,23 @@ impl TokenService {
                 "the client may not use this grant type",
             ));
         }
-        let audience = req
-            .audience
-            .clone()
-            .or_else(|| client.audience.clone())
-            .unwrap_or_else(|| self.policy.default_audience.clone());
+        let audience = audience_for(&client, &self.policy.default_audience, req.audience)?;
+        let ttl = lifetime(self.policy.mode, &client, req.lifetime)?;
+        let extra = req.extra_claims;
         match req.grant {
             Grant::ClientCredentials => {
                 let scope = granted_scope(&client, req.scope)?;
-                self.mint(&client, None, scope, audience, now)
+                self.mint(
+                    &client,
+                    None,
+                    Minted {
+                        scope,
+                        audience,
+                        ttl,
+                        extra,
+                    },
+                    now,
+                )
             }
             Grant::Password { username, password } => {
                 let user = self.password_grant(&username, &password, peer).await?;
@@ -168,8 +210,13 @@ impl TokenService {
                     }
                     scope = scope.intersection(allowed);
                 }
-                let mut token =
-                    self.mint(&client, Some(&user.username), scope.clone(), audience, now)?;
+                let minted = Minted {
+                    scope: scope.clone(),
+                    audience,
+                    ttl,
+                    extra,
+                };
+                let mut token = self.mint(&client, Some(&user.username), minted, now)?;
                 if client.grants.contains(&GrantType::RefreshToken) {
                     let refresh = new_refresh_token();
                     let hash = refresh_token_hash(&refresh);
@@ -225,7 +272,13 @@ impl TokenService {
                         ))
                     }
                 };
-                let mut token = self.mint(&client, Some(&username), scope, audience, now)?;
+                let minted = Minted {
+                    scope,
+                    audience,
+                    ttl,
+                    extra,
+                };
+                let mut token = self.mint(&client, Some(&username), minted, now)?;
                 token.refresh_token = Some(next);
                 Ok(token)
             }
@@ -266,11 +319,24 @@ impl TokenService {
         &self,
         client: &Client,
         user: Option<&Username>,
-        scope: ScopeSet,
-        audience: String,
+        m: Minted,
         now: i64,
     ) -> Result<IssuedToken, TokenError> {
-        let ttl = self.lifetime(client)?;
+        if let Some(name) = m
+            .extra
+            .keys()
+            .find(|k| REGISTERED_CLAIMS.contains(&k.as_str()))
+        {
+            return Err(TokenError::Internal(anyhow::anyhow!(
+                "a private claim may not be named {name}"
+            )));
+        }
+        let Minted {
+            scope,
+            audience,
+            ttl,
+            extra,
+        } = m;
         let claims = AccessClaims {
             iss: self.policy.issuer.clone(),
             sub: user.map_or_else(|| client.id.as_ref().to_owned(), |u| u.as_ref().to_owned()),
@@ -280,6 +346,7 @@ impl TokenService {
             iat: now,
             exp: now + i64::from(ttl),
             jti: new_jti(),
+            extra,
         };
         let ring = self.keys.current();
         let signer = ring.signer(client.alg).ok_or_else(|| {
@@ -296,17 +363,36 @@ impl TokenService {
             username: user.cloned(),
         })
     }
+}
 
-    /// SPEC §1: any positive per-client lifetime in sandbox; production
-    /// allows no lifetime longer than 1200 s.
-    fn lifetime(&self, client: &Client) -> Result<u32, TokenError> {
-        let ttl = client.ttl.unwrap_or(DEFAULT_TTL);
-        if self.policy.mode == Mode::Production && ttl > DEFAULT_TTL {
-            return Err(TokenError::UnauthorizedClient(
-                "the client's token lifetime exceeds what production allows",
-            ));
-        }
-        Ok(ttl)
+/// SPEC §1: any positive per-client lifetime in sandbox. Production allows
+/// no lifetime longer than the one the request's wire format documents
+/// (`documented`, by default 1200 s, the Payválida dialect's).
+pub fn lifetime(mode: Mode, client: &Client, documented: Option<u32>) -> Result<u32, TokenError> {
+    let documented = documented.unwrap_or(DEFAULT_TTL);
+    let ttl = client.ttl.unwrap_or(documented);
+    if mode == Mode::Production && ttl > documented {
+        return Err(TokenError::UnauthorizedClient(
+            "the client's token lifetime exceeds what production allows",
+        ));
+    }
+    Ok(ttl)
+}
+
+/// The `aud` of a token: the client's own audience (or the server's default)
+/// unless the request names one the client may ask for (RFC 8707 §2).
+pub fn audience_for(
+    client: &Client,
+    server_default: &str,
+    requested: Option<String>,
+) -> Result<String, TokenError> {
+    let own = client.audience.as_deref().unwrap_or(server_default);
+    match requested {
+        None => Ok(own.to_owned()),
+        Some(a) if a == own || client.may_request_audience(&a) => Ok(a),
+        Some(_) => Err(TokenError::InvalidTarget(
+            "the client may not ask for this audience",
+        )),
     }
 }
 
@@ -350,6 +436,7 @@ mod tests {
             default_scopes: defaults.map(|d| ScopeSet::parse(d).unwrap()),
             ttl: None,
             audience: None,
+            allowed_audiences: Default::default(),
             grants: [GrantType::ClientCredentials].into(),
             auth_methods: Default::default(),
             alg: crate::keys::Alg::Es256,
@@ -367,6 +454,44 @@ mod tests {
         assert_eq!(granted_scope(&c, None).unwrap(), c.scopes);
         let c = client("transaction confirmation", Some("transaction"));
         assert_eq!(granted_scope(&c, None).unwrap().to_string(), "transaction");
+    }
+
+    #[test]
+    fn a_documented_lifetime_is_the_default_and_the_production_ceiling() {
+        let mut c = client("transaction", None);
+        assert_eq!(lifetime(Mode::Production, &c, None).unwrap(), DEFAULT_TTL);
+        assert_eq!(lifetime(Mode::Production, &c, Some(3600)).unwrap(), 3600);
+        c.ttl = Some(3600);
+        assert!(matches!(
+            lifetime(Mode::Production, &c, None),
+            Err(TokenError::UnauthorizedClient(_))
+        ));
+        assert_eq!(lifetime(Mode::Production, &c, Some(3600)).unwrap(), 3600);
+        c.ttl = Some(86_400);
+        assert_eq!(lifetime(Mode::Sandbox, &c, None).unwrap(), 86_400);
+    }
+
+    #[test]
+    fn a_requested_audience_must_be_the_clients_own_or_in_its_list() {
+        let mut c = client("transaction", None);
+        let aud = |c: &Client, a: Option<&str>| audience_for(c, "https://ficha", a.map(Into::into));
+        assert_eq!(aud(&c, None).unwrap(), "https://ficha");
+        assert_eq!(aud(&c, Some("https://ficha")).unwrap(), "https://ficha");
+        assert!(matches!(
+            aud(&c, Some("https://api.example")),
+            Err(TokenError::InvalidTarget(_))
+        ));
+        c.allowed_audiences = ["https://api.example".to_owned()].into();
+        assert_eq!(
+            aud(&c, Some("https://api.example")).unwrap(),
+            "https://api.example"
+        );
+        assert!(aud(&c, Some("https://other.example")).is_err());
+        c.allowed_audiences = [crate::oauth::ANY_AUDIENCE.to_owned()].into();
+        assert_eq!(
+            aud(&c, Some("https://other.example")).unwrap(),
+            "https://other.example"
+        );
     }
 
     #[test]

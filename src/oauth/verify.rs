@@ -319,6 +319,7 @@ mod tests {
             iat: NOW,
             exp: NOW + 1200,
             jti: "jti-1".into(),
+            extra: Default::default(),
         }
     }
 

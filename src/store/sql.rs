@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 
 use crate::keys::{Alg, KeyRecord, KeyState};
-use crate::oauth::{parse_list, Change, Client, ClientId, ScopeSet, StoreError, StoredSecret};
+use crate::oauth::{
+    parse_audiences, parse_list, Change, Client, ClientId, ScopeSet, StoreError, StoredSecret,
+};
 
 /// Maps a sqlx error to the core's store error.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
@@ -30,6 +32,7 @@ pub(crate) struct ClientRow {
     pub default_scopes: Option<String>,
     pub ttl_seconds: Option<i64>,
     pub audience: Option<String>,
+    pub allowed_audiences: Option<String>,
     pub grants: String,
     pub auth_methods: String,
     pub token_alg: String,
@@ -58,6 +61,8 @@ impl ClientRow {
                 .ttl_seconds
                 .map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
             audience: self.audience,
+            allowed_audiences: parse_audiences(self.allowed_audiences.as_deref().unwrap_or(""))
+                .map_err(|_| corrupt("audience list"))?,
             grants: parse_list(&self.grants).map_err(|_| corrupt("grant list"))?,
             auth_methods: parse_list(&self.auth_methods)
                 .map_err(|_| corrupt("auth method list"))?,
@@ -72,6 +77,12 @@ impl ClientRow {
             secrets,
         })
     }
+}
+
+/// Renders an audience list as the store keeps it: space-separated, `NULL`
+/// when empty.
+pub(crate) fn audiences(set: &BTreeSet<String>) -> Option<String> {
+    (!set.is_empty()).then(|| set.iter().map(String::as_str).collect::<Vec<_>>().join(" "))
 }
 
 /// Renders a set as the comma-separated list the store keeps.
@@ -152,7 +163,8 @@ pub(crate) fn key_record(
 macro_rules! sql_store {
     ($store:ty) => {
         const CLIENT_COLUMNS: &str = "client_id, name, scopes, default_scopes, ttl_seconds, audience, \
-             grants, auth_methods, token_alg, can_introspect, enabled, created_at, updated_at";
+             grants, auth_methods, token_alg, can_introspect, enabled, created_at, updated_at, \
+             allowed_audiences";
 
         impl $store {
             async fn log_change(
@@ -217,6 +229,7 @@ macro_rules! sql_store {
                     default_scopes: r.try_get("default_scopes")?,
                     ttl_seconds: r.try_get("ttl_seconds")?,
                     audience: r.try_get("audience")?,
+                    allowed_audiences: r.try_get("allowed_audiences")?,
                     grants: r.try_get("grants")?,
                     auth_methods: r.try_get("auth_methods")?,
                     token_alg: r.try_get("token_alg")?,
@@ -296,7 +309,7 @@ macro_rules! sql_store {
                 use $crate::store::sql::{join, map_err};
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
                 sqlx::query(&format!(
-                    "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                    "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
                 ))
                 .bind(c.id.as_ref())
                 .bind(&c.name)
@@ -311,6 +324,7 @@ macro_rules! sql_store {
                 .bind(c.enabled)
                 .bind(c.created_at)
                 .bind(c.updated_at)
+                .bind($crate::store::sql::audiences(&c.allowed_audiences))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -338,7 +352,7 @@ macro_rules! sql_store {
                 let done = sqlx::query(
                     "UPDATE clients SET name = $2, scopes = $3, default_scopes = $4, ttl_seconds = $5, \
                      audience = $6, grants = $7, auth_methods = $8, token_alg = $9, can_introspect = $10, \
-                     enabled = $11, updated_at = $12 WHERE client_id = $1",
+                     enabled = $11, updated_at = $12, allowed_audiences = $13 WHERE client_id = $1",
                 )
                 .bind(c.id.as_ref())
                 .bind(&c.name)
@@ -352,6 +366,7 @@ macro_rules! sql_store {
                 .bind(c.can_introspect)
                 .bind(c.enabled)
                 .bind(c.updated_at)
+                .bind($crate::store::sql::audiences(&c.allowed_audiences))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -744,6 +759,31 @@ macro_rules! sql_store {
                 }
                 Self::log_change(&mut *tx, &$crate::oauth::Change::Keys, last).await?;
                 tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_claims_keys(&self) -> anyhow::Result<Vec<$crate::keys::SealedClaimsKey>> {
+                let rows: Vec<(String, Vec<u8>, i64)> = sqlx::query_as(
+                    "SELECT kid, sealed_key, created_at FROM claims_keys ORDER BY created_at, kid",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(kid, sealed, created_at)| $crate::keys::SealedClaimsKey { kid, sealed, created_at })
+                    .collect())
+            }
+
+            async fn insert_claims_key(&self, k: &$crate::keys::SealedClaimsKey) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO claims_keys (kid, sealed_key, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (kid) DO NOTHING",
+                )
+                .bind(&k.kid)
+                .bind(&k.sealed)
+                .bind(k.created_at)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
             }
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ficha::config::Config;
+use ficha::http::DialectPaths;
 use ficha::oauth::{AuthSettings, Clock, ManualClock, Mode, SystemClock};
 use ficha::startup::Application;
 use ficha::store::PoolSettings;
@@ -92,6 +93,7 @@ pub struct Options {
     pub clock: Option<ManualClock>,
     pub throttle_client_per_minute: u32,
     pub throttle_address_per_minute: u32,
+    pub dialect_paths: DialectPaths,
 }
 
 impl Default for Options {
@@ -102,6 +104,7 @@ impl Default for Options {
             // High enough that no ordinary test trips them.
             throttle_client_per_minute: 1000,
             throttle_address_per_minute: 10_000,
+            dialect_paths: DialectPaths::default(),
         }
     }
 }
@@ -143,6 +146,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
             ..AuthSettings::default()
         },
         refresh_ttl: ficha::oauth::DEFAULT_REFRESH_TTL,
+        dialect_paths: opts.dialect_paths.clone(),
     }
 }
 

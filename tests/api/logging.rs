@@ -68,9 +68,10 @@ async fn sandbox_from_an_empty_directory_logs_no_secret_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(dir.path().join("data/ficha.db").exists());
+    // The ES256 and RS256 signing keys and the claims key, nothing else.
     assert_eq!(
         std::fs::read_dir(dir.path().join("keys")).unwrap().count(),
-        1
+        3
     );
 
     let mut tokens = Vec::new();

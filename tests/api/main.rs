@@ -8,6 +8,7 @@ mod helpers;
 mod auth_verify;
 mod cli;
 mod cluster;
+mod dialects;
 mod grants;
 mod interop;
 mod introspect;

@@ -52,15 +52,28 @@ async fn production_refuses_to_start_while_a_seed_credential_exists() {
         Err(e) => e.to_string(),
         Ok(()) => panic!("production started with the sandbox seeds present"),
     };
-    assert!(err.contains("payvalida"), "{err}");
-    // Rotating the seed's public secret makes the database fit for production.
-    let out = run_cli(
-        &app.db_url,
-        &app.key_dir,
-        &["client", "rotate-secret", "payvalida"],
-    );
-    assert!(out.status.success());
-    app.start(&production()).await.unwrap();
+    for seed in ficha::seeds::SEEDS {
+        assert!(err.contains(seed.client_id), "{err}");
+    }
+    // Rotating the seeds' public secrets makes the database fit for
+    // production; while any one is left, production still refuses.
+    for (i, seed) in ficha::seeds::SEEDS.iter().enumerate() {
+        let out = run_cli(
+            &app.db_url,
+            &app.key_dir,
+            &["client", "rotate-secret", seed.client_id],
+        );
+        assert!(out.status.success());
+        let started = app.start(&production()).await;
+        if i + 1 < ficha::seeds::SEEDS.len() {
+            let err = started.unwrap_err().to_string();
+            assert!(!err.contains(seed.client_id), "{err}");
+            let next = ficha::seeds::SEEDS[i + 1].client_id;
+            assert!(err.contains(next), "{err}");
+        } else {
+            started.unwrap();
+        }
+    }
     app.cleanup().await;
 }
 

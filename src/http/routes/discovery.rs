@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::http::dialect::DialectKind;
 use crate::http::state::AppState;
 
 /// How long verifiers may cache the JWKS. A `next` key must be published at
@@ -31,9 +32,14 @@ pub async fn get_jwks(State(state): State<AppState>) -> Response {
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 §2).
 pub async fn get_metadata(State(state): State<AppState>) -> Response {
     let iss = &state.issuer;
+    // The standard endpoint; other dialects are not RFC 8414 token endpoints.
+    let token_path = state
+        .dialects
+        .path(DialectKind::Payvalida)
+        .unwrap_or(DialectKind::Payvalida.default_path());
     Json(json!({
         "issuer": iss,
-        "token_endpoint": format!("{iss}/oauth2/token"),
+        "token_endpoint": format!("{iss}{token_path}"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{iss}/oauth2/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -1,57 +1,80 @@
-//! `POST /oauth2/token`, the Payválida dialect (standard OAuth2, SPEC §3).
+//! The token endpoint of every dialect (SPEC §3, §5): read the request,
+//! let the dialect decode it, call the one core service, let the dialect
+//! render the answer.
 
 use std::time::Instant;
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use secrecy::ExposeSecret as _;
-use serde_json::json;
+use axum::extract::Request;
+use axum::response::Response;
 
-use crate::http::errors::{no_store, ErrorResponse, HttpError};
-use crate::http::extractors::{Peer, TokenForm};
+use crate::http::dialect::{DecodeContext, DialectKind, DialectRequest};
+use crate::http::errors::{ErrorResponse, HttpError};
+use crate::http::extractors::{body_bytes, Peer};
 use crate::http::state::AppState;
-use crate::oauth::{IssuedToken, TokenRequest};
+use crate::oauth::IssuedToken;
 
-/// Issues a token for a client-credentials request.
-#[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty, grant_type = tracing::field::Empty))]
+/// Issues a token for a request in `kind`'s wire format.
+#[tracing::instrument(
+    skip_all,
+    fields(dialect = %kind, client_id = tracing::field::Empty, grant_type = tracing::field::Empty)
+)]
 pub async fn issue_token(
-    State(state): State<AppState>,
+    state: AppState,
+    kind: DialectKind,
     peer: Peer,
-    TokenForm(raw): TokenForm,
+    mut req: Request,
 ) -> Response {
     let started = Instant::now();
-    let span = tracing::Span::current();
-    if let Some(g) = raw.grant_type.as_deref() {
-        span.record("grant_type", g);
-    }
-    let result = match TokenRequest::try_from(raw) {
-        Ok(req) => {
-            span.record("client_id", req.credentials.client_id().as_ref());
-            state.tokens.issue(req, peer.0, state.clock.now()).await
+    let dialect = kind.adapter();
+    let query = req.uri().query().map(str::to_owned);
+    let headers = std::mem::take(req.headers_mut());
+    let result = match body_bytes(req, &state).await {
+        Err(e) => Err(e.error),
+        Ok(body) => {
+            let input = DialectRequest {
+                query: query.as_deref(),
+                headers: &headers,
+                body: &body,
+            };
+            let ctx = DecodeContext {
+                claims: &state.claims,
+            };
+            match dialect.decode(&input, &ctx) {
+                Err(e) => Err(HttpError::Token(e)),
+                Ok(request) => {
+                    let span = tracing::Span::current();
+                    span.record("client_id", request.credentials.client_id().as_ref());
+                    span.record("grant_type", request.grant.name());
+                    state
+                        .tokens
+                        .issue(request, peer.0, state.clock.now())
+                        .await
+                        .map_err(HttpError::Token)
+                }
+            }
         }
-        Err(e) => Err(e),
     };
     let elapsed = started.elapsed().as_secs_f64();
     match result {
         Ok(token) => {
-            state.metrics.issued("payvalida", elapsed);
+            state.metrics.issued(kind.as_str(), elapsed);
             audit(&token);
-            render_token(&token)
+            dialect.render_token(&token)
         }
-        Err(e) => {
-            state.metrics.failed("payvalida", e.code(), elapsed);
-            ErrorResponse {
-                error: HttpError::Token(e),
+        Err(error) => {
+            let error = ErrorResponse {
+                error,
                 mode: state.mode,
-            }
-            .into_response()
+            };
+            let (code, _) = error.code_and_status();
+            state.metrics.failed(kind.as_str(), code, elapsed);
+            dialect.render_error(&error)
         }
     }
 }
 
 /// The per-token audit record: to the structured log, never a synchronous
-/// database write (SPEC §3), and never the token itself.
+/// database write (SPEC §3), and never the token or a sealed claim.
 pub fn audit(token: &IssuedToken) {
     tracing::info!(
         target: "ficha::audit",
@@ -64,27 +87,10 @@ pub fn audit(token: &IssuedToken) {
     );
 }
 
-/// RFC 6749 §5.1 success response.
-fn render_token(token: &IssuedToken) -> Response {
-    let mut body = json!({
-        "access_token": token.access_token,
-        "token_type": "Bearer",
-        "expires_in": token.expires_in,
-        "scope": token.scope.to_string(),
-    });
-    if let Some(r) = &token.refresh_token {
-        body["refresh_token"] = r.expose_secret().into();
-    }
-    let mut resp = Json(body).into_response();
-    no_store(&mut resp);
-    resp
-}
-
-/// 405 for any method but POST, with `Allow: POST`.
-pub async fn method_not_allowed(State(state): State<AppState>) -> Response {
-    ErrorResponse {
+/// 405 for any method but POST, with `Allow: POST`, in `kind`'s shape.
+pub async fn method_not_allowed(state: AppState, kind: DialectKind) -> Response {
+    kind.adapter().render_error(&ErrorResponse {
         error: HttpError::MethodNotAllowed,
         mode: state.mode,
-    }
-    .into_response()
+    })
 }
