@@ -9,7 +9,8 @@ use secrecy::SecretString;
 use crate::cli::new_client;
 use crate::keys::Alg;
 use crate::oauth::{
-    parse_audiences, verify_secret, AuthMethod, ClientId, ClientStore, ScopeSet, ANY_AUDIENCE,
+    hash_secret, parse_audiences, verify_secret, AuthMethod, ClientId, ClientStore, GrantType,
+    ScopeSet, Store, User, UserStore, Username, ANY_AUDIENCE,
 };
 
 /// One seeded client.
@@ -29,7 +30,29 @@ pub struct Seed {
     pub secret_in_body: bool,
     /// Audiences it may ask for by name, space-separated.
     pub allowed_audiences: &'static str,
+    /// A public client (RFC 6749 §2.1) for the password and refresh_token
+    /// grants: no secret, only its id.
+    pub public: bool,
 }
+
+/// One seeded resource owner, for the password grant.
+#[derive(Debug, Clone, Copy)]
+pub struct UserSeed {
+    /// The dialect whose documentation uses it.
+    pub dialect: &'static str,
+    /// The documented username.
+    pub username: &'static str,
+    /// The documented password, literally.
+    pub password: &'static str,
+}
+
+/// Every seeded user. Fegora's documented curl sends the placeholder
+/// `{contrasenia}` literally, braces included, so that is the password.
+pub const USER_SEEDS: &[UserSeed] = &[UserSeed {
+    dialect: "fegora",
+    username: "25365421",
+    password: "{contrasenia}",
+}];
 
 const fn seed(
     dialect: &'static str,
@@ -45,6 +68,7 @@ const fn seed(
         alg: Alg::Es256,
         secret_in_body: false,
         allowed_audiences: "",
+        public: false,
     }
 }
 
@@ -79,6 +103,11 @@ pub const SEEDS: &[Seed] = &[
             "create:token post:charges get:charges delete:charges",
         )
     },
+    // Fegora's `apiApp` is a public client for the password grant.
+    Seed {
+        public: true,
+        ..seed("fegora", "apiApp", "", "")
+    },
 ];
 
 /// Creates the seeds that do not exist yet; returns the ones created.
@@ -99,21 +128,68 @@ pub async fn ensure(store: &dyn ClientStore, now: i64) -> anyhow::Result<Vec<See
                 BTreeSet::from([AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]);
         }
         client.allowed_audiences = parse_audiences(seed.allowed_audiences)?;
+        if seed.public {
+            client.secrets.clear();
+            client.auth_methods = BTreeSet::from([AuthMethod::None]);
+            client.grants = BTreeSet::from([GrantType::Password, GrantType::RefreshToken]);
+        }
         store.create_client(&client).await?;
         created.push(*seed);
     }
     Ok(created)
 }
 
+/// Creates the seeded users that do not exist yet; returns the ones created.
+pub async fn ensure_users(store: &dyn UserStore, now: i64) -> anyhow::Result<Vec<UserSeed>> {
+    let mut created = Vec::new();
+    for seed in USER_SEEDS {
+        let name = Username::parse(seed.username).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if store.get_user(&name).await?.is_some() {
+            continue;
+        }
+        let password: SecretString = seed.password.to_owned().into();
+        store
+            .create_user(&User {
+                username: name,
+                phc: hash_secret(&password)?,
+                scopes: None,
+                enabled: true,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        created.push(*seed);
+    }
+    Ok(created)
+}
+
 /// The seeds whose public credential works against this store: a client
-/// with the seed's id and a live secret equal to the seed's secret.
-pub async fn present(store: &dyn ClientStore, now: i64) -> anyhow::Result<Vec<&'static str>> {
+/// with the seed's id and a live secret equal to the seed's secret, the
+/// seeded public client (its id is its whole credential), or a seeded user
+/// whose password is still the documented one.
+pub async fn present(store: &dyn Store, now: i64) -> anyhow::Result<Vec<&'static str>> {
     let mut found = Vec::new();
+    for seed in USER_SEEDS {
+        let name = Username::parse(seed.username).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(user) = store.get_user(&name).await? else {
+            continue;
+        };
+        let password: SecretString = seed.password.to_owned().into();
+        if tokio::task::spawn_blocking(move || verify_secret(&user.phc, &password)).await? {
+            found.push(seed.username);
+        }
+    }
     for seed in SEEDS {
         let id = ClientId::parse(seed.client_id).map_err(|e| anyhow::anyhow!("{e}"))?;
         let Some(client) = store.get_client(&id).await? else {
             continue;
         };
+        if seed.public {
+            if client.auth_methods.contains(&AuthMethod::None) {
+                found.push(seed.client_id);
+            }
+            continue;
+        }
         let secret: SecretString = seed.secret.to_owned().into();
         let live: Vec<String> = client
             .secrets

@@ -60,7 +60,7 @@ impl Application {
             let present = seeds::present(&*store, now).await?;
             anyhow::ensure!(
                 present.is_empty(),
-                "refusing to start in production: the sandbox seed credential(s) {} exist in this database; delete them or rotate their secrets",
+                "refusing to start in production: the sandbox seed credential(s) {} exist in this database; delete them, rotate their secrets (`ficha client rotate-secret`) or change the seeded users' passwords (`ficha user set-password`)",
                 present.join(", ")
             );
         } else {
@@ -80,11 +80,24 @@ impl Application {
                     );
                 }
             }
-            for seed in seeds::ensure(&*store, now).await? {
+            for seed in seeds::ensure_users(&*store, now).await? {
                 println!(
-                    "seeded sandbox client ({}): client_id={} client_secret={} scopes=\"{}\"",
-                    seed.dialect, seed.client_id, seed.secret, seed.scopes
+                    "seeded sandbox user ({}): username={} password={}",
+                    seed.dialect, seed.username, seed.password
                 );
+            }
+            for seed in seeds::ensure(&*store, now).await? {
+                if seed.public {
+                    println!(
+                        "seeded sandbox client ({}): client_id={} (public client, no secret)",
+                        seed.dialect, seed.client_id
+                    );
+                } else {
+                    println!(
+                        "seeded sandbox client ({}): client_id={} client_secret={} scopes=\"{}\"",
+                        seed.dialect, seed.client_id, seed.secret, seed.scopes
+                    );
+                }
             }
         }
         // Created in either mode: it signs nothing and nothing outside this

@@ -21,7 +21,7 @@ fn setup(app: &TestApp) {
         "none",
     ]);
     assert!(v["client_secret"].is_null());
-    app.cli_json(&["user", "create", "25365421", "--password", "{contrasenia}"]);
+    app.cli_json(&["user", "create", "30111222", "--password", "{contrasenia}"]);
 }
 
 async fn password(app: &TestApp, user: &str, pw: &str) -> reqwest::Response {
@@ -59,16 +59,16 @@ both_backends!(
     Options::default(),
     |app: TestApp| async move {
         setup(&app);
-        let (s, body) = json(password(&app, "25365421", "{contrasenia}").await).await;
+        let (s, body) = json(password(&app, "30111222", "{contrasenia}").await).await;
         assert_eq!(s, 200, "{body}");
         let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
-        assert_eq!(claims["sub"], "25365421");
+        assert_eq!(claims["sub"], "30111222");
         assert_eq!(claims["client_id"], "app");
         let r1 = body["refresh_token"].as_str().unwrap().to_owned();
         assert!(r1.len() >= 43, "at least 256 bits");
 
         // Wrong password and unknown user read the same.
-        let bad = json(password(&app, "25365421", "nope").await).await;
+        let bad = json(password(&app, "30111222", "nope").await).await;
         let ghost = json(password(&app, "99999999", "nope").await).await;
         assert_eq!(bad.0, 400);
         assert_eq!(bad, ghost);
@@ -80,7 +80,7 @@ both_backends!(
         let r2 = body["refresh_token"].as_str().unwrap().to_owned();
         assert_ne!(r1, r2);
         let (_, claims) = jwt_parts(body["access_token"].as_str().unwrap());
-        assert_eq!(claims["sub"], "25365421");
+        assert_eq!(claims["sub"], "30111222");
 
         // Reusing the spent r1 revokes the family: r2 dies too.
         let (s, body) = json(refresh(&app, &r1).await).await;
@@ -99,7 +99,7 @@ both_backends!(
     Options::default(),
     |app: TestApp| async move {
         setup(&app);
-        let (_, body) = json(password(&app, "25365421", "{contrasenia}").await).await;
+        let (_, body) = json(password(&app, "30111222", "{contrasenia}").await).await;
         let r = body["refresh_token"].as_str().unwrap().to_owned();
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..8 {
@@ -139,7 +139,7 @@ both_backends!(
     |app: TestApp| async move {
         setup(&app);
         // Expiry, with the server's injected clock.
-        let (_, body) = json(password(&app, "25365421", "{contrasenia}").await).await;
+        let (_, body) = json(password(&app, "30111222", "{contrasenia}").await).await;
         let r = body["refresh_token"].as_str().unwrap().to_owned();
         app.clock
             .as_ref()
@@ -150,17 +150,17 @@ both_backends!(
         assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
 
         // Disabling the user kills its refresh tokens and its logins.
-        let (_, body) = json(password(&app, "25365421", "{contrasenia}").await).await;
+        let (_, body) = json(password(&app, "30111222", "{contrasenia}").await).await;
         let r = body["refresh_token"].as_str().unwrap().to_owned();
-        app.cli_json(&["user", "disable", "25365421"]);
+        app.cli_json(&["user", "disable", "30111222"]);
         assert_eq!(json(refresh(&app, &r).await).await.0, 400);
         assert_eq!(
-            json(password(&app, "25365421", "{contrasenia}").await)
+            json(password(&app, "30111222", "{contrasenia}").await)
                 .await
                 .0,
             400
         );
-        app.cli_json(&["user", "enable", "25365421"]);
+        app.cli_json(&["user", "enable", "30111222"]);
         assert_eq!(
             json(refresh(&app, &r).await).await.0,
             400,
@@ -168,13 +168,13 @@ both_backends!(
         );
 
         // A new password revokes too.
-        let (_, body) = json(password(&app, "25365421", "{contrasenia}").await).await;
+        let (_, body) = json(password(&app, "30111222", "{contrasenia}").await).await;
         let r = body["refresh_token"].as_str().unwrap().to_owned();
-        app.cli_json(&["user", "set-password", "25365421", "--password", "n3w"]);
+        app.cli_json(&["user", "set-password", "30111222", "--password", "n3w"]);
         assert_eq!(json(refresh(&app, &r).await).await.0, 400);
 
         // Disabling the client refuses its refresh (invalid_client).
-        let (_, body) = json(password(&app, "25365421", "n3w").await).await;
+        let (_, body) = json(password(&app, "30111222", "n3w").await).await;
         let r = body["refresh_token"].as_str().unwrap().to_owned();
         app.cli_json(&["client", "disable", "app"]);
         let refused = crate::helpers::eventually(Duration::from_secs(5), || async {
@@ -182,10 +182,20 @@ both_backends!(
         })
         .await;
         assert!(refused);
-        let users = app.cli_json(&["user", "list"]);
-        assert_eq!(users[0]["username"], "25365421");
-        app.cli_json(&["user", "delete", "25365421"]);
-        assert_eq!(app.cli_json(&["user", "list"]), serde_json::json!([]));
+        let names = |v: serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["username"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        // The sandbox's own seeded user sits beside ours.
+        assert_eq!(
+            names(app.cli_json(&["user", "list"])),
+            ["25365421", "30111222"]
+        );
+        app.cli_json(&["user", "delete", "30111222"]);
+        assert_eq!(names(app.cli_json(&["user", "list"])), ["25365421"]);
     }
 );
 

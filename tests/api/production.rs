@@ -52,24 +52,37 @@ async fn production_refuses_to_start_while_a_seed_credential_exists() {
         Err(e) => e.to_string(),
         Ok(()) => panic!("production started with the sandbox seeds present"),
     };
-    for seed in ficha::seeds::SEEDS {
-        assert!(err.contains(seed.client_id), "{err}");
+    // Each public credential, and the command that retires it.
+    let mut fixes: Vec<(&str, Vec<&str>)> = Vec::new();
+    for user in ficha::seeds::USER_SEEDS {
+        fixes.push((user.username, vec!["user", "set-password", user.username]));
     }
-    // Rotating the seeds' public secrets makes the database fit for
-    // production; while any one is left, production still refuses.
-    for (i, seed) in ficha::seeds::SEEDS.iter().enumerate() {
-        let out = run_cli(
-            &app.db_url,
-            &app.key_dir,
-            &["client", "rotate-secret", seed.client_id],
+    for seed in ficha::seeds::SEEDS {
+        if seed.public {
+            fixes.push((seed.client_id, vec!["client", "delete", seed.client_id]));
+        } else {
+            fixes.push((
+                seed.client_id,
+                vec!["client", "rotate-secret", seed.client_id],
+            ));
+        }
+    }
+    for (name, _) in &fixes {
+        assert!(err.contains(name), "{err}");
+    }
+    // While any one is left, production still refuses, naming only those left.
+    for (i, (name, fix)) in fixes.iter().enumerate() {
+        let out = run_cli(&app.db_url, &app.key_dir, fix);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success());
         let started = app.start(&production()).await;
-        if i + 1 < ficha::seeds::SEEDS.len() {
+        if i + 1 < fixes.len() {
             let err = started.unwrap_err().to_string();
-            assert!(!err.contains(seed.client_id), "{err}");
-            let next = ficha::seeds::SEEDS[i + 1].client_id;
-            assert!(err.contains(next), "{err}");
+            assert!(!err.contains(&format!(" {name}")), "{err}");
+            assert!(err.contains(fixes[i + 1].0), "{err}");
         } else {
             started.unwrap();
         }

@@ -5,6 +5,7 @@
 //! in `oauth`, which never learns which dialect is in use. The router mounts
 //! each dialect at its configured path ([`DialectPaths`]).
 
+mod fegora;
 mod nequi;
 mod payme;
 mod payvalida;
@@ -35,15 +36,18 @@ pub enum DialectKind {
     Peinau,
     /// Pay-me/Alignet.
     Payme,
+    /// Fegora (OWIN password and refresh_token grants).
+    Fegora,
 }
 
 impl DialectKind {
     /// Every dialect.
-    pub const ALL: [DialectKind; 4] = [
+    pub const ALL: [DialectKind; 5] = [
         DialectKind::Payvalida,
         DialectKind::Nequi,
         DialectKind::Peinau,
         DialectKind::Payme,
+        DialectKind::Fegora,
     ];
 
     /// The dialect's name, as in config keys and the `dialect` metric label.
@@ -53,6 +57,7 @@ impl DialectKind {
             DialectKind::Nequi => "nequi",
             DialectKind::Peinau => "peinau",
             DialectKind::Payme => "payme",
+            DialectKind::Fegora => "fegora",
         }
     }
 
@@ -64,6 +69,7 @@ impl DialectKind {
             DialectKind::Nequi => "/nequi/oauth2/token",
             DialectKind::Peinau => "/peinau/sso/oauth2/v2/token",
             DialectKind::Payme => "/payme/token",
+            DialectKind::Fegora => "/fegora/token",
         }
     }
 
@@ -73,7 +79,10 @@ impl DialectKind {
     pub fn documented_lifetime(self) -> Option<u32> {
         match self {
             DialectKind::Nequi => Some(3600),
-            DialectKind::Payvalida | DialectKind::Peinau | DialectKind::Payme => None,
+            DialectKind::Payvalida
+            | DialectKind::Peinau
+            | DialectKind::Payme
+            | DialectKind::Fegora => None,
         }
     }
 
@@ -84,6 +93,7 @@ impl DialectKind {
             DialectKind::Nequi => &nequi::Nequi,
             DialectKind::Peinau => &peinau::Peinau,
             DialectKind::Payme => &payme::Payme,
+            DialectKind::Fegora => &fegora::Fegora,
         }
     }
 }
@@ -101,7 +111,9 @@ impl FromStr for DialectKind {
             .into_iter()
             .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                anyhow::anyhow!("unknown dialect {s:?}: use payvalida, nequi, peinau or payme")
+                anyhow::anyhow!(
+                    "unknown dialect {s:?}: use payvalida, nequi, peinau, payme or fegora"
+                )
             })
     }
 }
@@ -233,6 +245,12 @@ pub trait Dialect: Send + Sync {
     fn render_error(&self, error: &ErrorResponse) -> Response {
         error.render_with(error.standard_body())
     }
+
+    /// The error response when the request named a client; providers whose
+    /// errors quote the client id override this.
+    fn render_error_for(&self, error: &ErrorResponse, _client_id: Option<&str>) -> Response {
+        self.render_error(error)
+    }
 }
 
 /// A JSON success body with `Cache-Control: no-store` (RFC 6749 §5.1).
@@ -317,7 +335,7 @@ mod tests {
             assert_eq!(d.as_str().parse::<DialectKind>().unwrap(), d);
             assert_eq!(d.adapter().kind(), d);
         }
-        assert!("fegora".parse::<DialectKind>().is_err());
+        assert!("owin".parse::<DialectKind>().is_err());
     }
 
     #[test]
@@ -326,7 +344,7 @@ mod tests {
             DialectPaths::with_overrides([("nequi", "/custom/token"), ("payme", "off")]).unwrap();
         assert_eq!(p.path(DialectKind::Nequi), Some("/custom/token"));
         assert_eq!(p.path(DialectKind::Payme), None);
-        assert_eq!(p.mounted().count(), 3);
+        assert_eq!(p.mounted().count(), 4);
         for bad in [
             [("nequi", "/oauth2/token")],
             [("nequi", "/metrics")],

@@ -26,6 +26,7 @@ pub async fn issue_token(
 ) -> Response {
     let started = Instant::now();
     let dialect = kind.adapter();
+    let mut client_id = None;
     let query = req.uri().query().map(str::to_owned);
     let headers = std::mem::take(req.headers_mut());
     let result = match body_bytes(req, &state).await {
@@ -44,6 +45,7 @@ pub async fn issue_token(
                 Ok(request) => {
                     let span = tracing::Span::current();
                     span.record("client_id", request.credentials.client_id().as_ref());
+                    client_id = Some(request.credentials.client_id().as_ref().to_owned());
                     span.record("grant_type", request.grant.name());
                     state
                         .tokens
@@ -68,7 +70,7 @@ pub async fn issue_token(
             };
             let (code, _) = error.code_and_status();
             state.metrics.failed(kind.as_str(), code, elapsed);
-            dialect.render_error(&error)
+            dialect.render_error_for(&error, client_id.as_deref())
         }
     }
 }
