@@ -55,13 +55,16 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(
             // Spans carry the method and the matched route, never headers
-            // or bodies: those hold credentials and tokens.
+            // or bodies: those hold credentials and tokens. They are debug
+            // level: a span per request at info cost about a third of the
+            // token endpoint's throughput (BENCHMARKS.md), and the audit
+            // event already records every token issued.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let path = req
                     .extensions()
                     .get::<MatchedPath>()
                     .map_or("unmatched", MatchedPath::as_str);
-                tracing::info_span!("http", method = %req.method(), route = path)
+                tracing::debug_span!("http", method = %req.method(), route = path)
             }),
         )
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))

@@ -12,7 +12,7 @@ use crate::oauth::VerifiedToken;
 
 /// Answers whether a token is active. The caller authenticates as a client
 /// allowed to introspect (same throttles as the token endpoint).
-#[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn introspect_token(
     State(state): State<AppState>,
     peer: Peer,

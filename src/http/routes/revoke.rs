@@ -11,7 +11,7 @@ use crate::oauth::Revocation;
 /// Revokes a token: 200 with an empty body for any token, known or not
 /// (RFC 7009 §2.2); errors only for the caller's authentication or a token
 /// of another client.
-#[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn revoke_token(State(state): State<AppState>, peer: Peer, form: ClientForm) -> Response {
     let result = async {
         let (creds, token) = form.into_token_request()?;

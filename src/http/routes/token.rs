@@ -15,6 +15,7 @@ use crate::oauth::IssuedToken;
 
 /// Issues a token for a request in `kind`'s wire format.
 #[tracing::instrument(
+    level = "debug",
     skip_all,
     fields(dialect = %kind, client_id = tracing::field::Empty, grant_type = tracing::field::Empty)
 )]

@@ -27,7 +27,7 @@ pub const EXPIRES_HEADER: &str = "x-ficha-exp";
 
 /// Checks the request's bearer token against `scope` (space-separated, all
 /// required; none means any valid token) and, if given, `audience`.
-#[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn verify_request(
     State(state): State<AppState>,
     headers: HeaderMap,
