@@ -154,7 +154,7 @@ async fn missing_or_invalid_tokens_are_401_and_a_missing_scope_is_403() {
 #[tokio::test]
 async fn a_token_is_refused_the_second_its_exp_passes() {
     let app = TestApp::spawn_on(
-        crate::helpers::Backend::Sqlite,
+        crate::helpers::Backend::from_env(),
         Options {
             clock: Some(ManualClock::new(system_now())),
             ..Options::default()

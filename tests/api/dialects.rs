@@ -885,7 +885,7 @@ async fn dialects_can_be_moved_or_turned_off() {
         .unwrap(),
         ..Options::default()
     };
-    let app = TestApp::spawn_on(crate::helpers::Backend::Sqlite, opts)
+    let app = TestApp::spawn_on(crate::helpers::Backend::from_env(), opts)
         .await
         .unwrap();
     let moved = app
@@ -938,7 +938,7 @@ fn the_dialect_path_flag_is_read_into_the_config() {
 #[tokio::test]
 async fn production_allows_a_dialects_documented_lifetime_and_no_more() {
     let app = TestApp::spawn_on(
-        crate::helpers::Backend::Sqlite,
+        crate::helpers::Backend::from_env(),
         Options {
             mode: Mode::Production,
             ..Options::default()
@@ -980,7 +980,7 @@ async fn production_allows_a_dialects_documented_lifetime_and_no_more() {
 async fn with_a_kek_the_claims_key_lives_in_the_database_for_every_instance() {
     use ficha::keys::{ClaimsKeys, Kek, KeyVault};
     for backend in [
-        crate::helpers::Backend::Sqlite,
+        crate::helpers::Backend::from_env(),
         crate::helpers::Backend::Postgres,
     ] {
         let dir = tempfile::TempDir::new().unwrap();

@@ -161,7 +161,7 @@ async fn fegora_in_production_names_no_cause() {
         mode: ficha::oauth::Mode::Production,
         ..Options::default()
     };
-    let app = TestApp::spawn_on(crate::helpers::Backend::Sqlite, opts)
+    let app = TestApp::spawn_on(crate::helpers::Backend::from_env(), opts)
         .await
         .unwrap();
     let (s, err) = post(

@@ -22,6 +22,17 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend of tests that do not name one: `TEST_BACKEND=postgres`
+    /// runs the whole suite on PostgreSQL (CI does both), SQLite otherwise.
+    pub fn from_env() -> Backend {
+        match std::env::var("TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
 /// The admin URL of the PostgreSQL server used for per-test databases.
 pub fn pg_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -153,7 +164,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
 impl TestApp {
     /// A sandbox server on SQLite.
     pub async fn spawn() -> TestApp {
-        Self::spawn_on(Backend::Sqlite, Options::default())
+        Self::spawn_on(Backend::from_env(), Options::default())
             .await
             .unwrap()
     }

@@ -221,7 +221,7 @@ async fn only_clients_allowed_to_introspect_may_call_it() {
 #[tokio::test]
 async fn introspection_failures_are_throttled_like_the_token_endpoint() {
     let app = TestApp::spawn_on(
-        crate::helpers::Backend::Sqlite,
+        crate::helpers::Backend::from_env(),
         Options {
             throttle_client_per_minute: 3,
             ..Options::default()

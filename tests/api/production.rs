@@ -92,7 +92,7 @@ async fn production_refuses_to_start_while_a_seed_credential_exists() {
 
 #[tokio::test]
 async fn production_issues_1200_second_tokens_and_refuses_longer_lifetimes() {
-    let app = TestApp::spawn_on(Backend::Sqlite, production())
+    let app = TestApp::spawn_on(Backend::from_env(), production())
         .await
         .unwrap();
     // No seeds in production.

@@ -351,7 +351,7 @@ async fn unknown_client_and_wrong_secret_are_indistinguishable_in_production() {
         mode: ficha::oauth::Mode::Production,
         ..Options::default()
     };
-    let app = TestApp::spawn_on(crate::helpers::Backend::Sqlite, opts)
+    let app = TestApp::spawn_on(crate::helpers::Backend::from_env(), opts)
         .await
         .unwrap();
     let (id, _) = app.create_client(&["--scopes", "transaction"]);
@@ -535,7 +535,7 @@ async fn repeated_failures_are_throttled_with_retry_after_before_hashing() {
         throttle_client_per_minute: 3,
         ..Options::default()
     };
-    let app = TestApp::spawn_on(crate::helpers::Backend::Sqlite, opts)
+    let app = TestApp::spawn_on(crate::helpers::Backend::from_env(), opts)
         .await
         .unwrap();
     let mut statuses = Vec::new();
@@ -567,7 +567,7 @@ async fn a_cached_client_keeps_working_while_an_attacker_floods_its_id() {
         throttle_client_per_minute: 2,
         ..Options::default()
     };
-    let app = TestApp::spawn_on(crate::helpers::Backend::Sqlite, opts)
+    let app = TestApp::spawn_on(crate::helpers::Backend::from_env(), opts)
         .await
         .unwrap();
     app.token_for("payvalida", "client_secret", None).await;
