@@ -13,9 +13,11 @@ pub fn init(json: bool) -> Option<WorkerGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     // Not lossy: audit records are worth back-pressure rather than loss.
+    // Buffered: the worker flushes whenever its queue runs dry, so under
+    // load many lines share one write syscall, and at rest none waits.
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
