@@ -35,40 +35,61 @@ struct ClearFaults {
     client_id: Option<String>,
 }
 
-type Answer = Result<Response, Response>;
-
-fn invalid(description: impl std::fmt::Display) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "invalid_request", "error_description": description.to_string()})),
-    )
-        .into_response()
+/// Why a `/sandbox/*` request is refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No sandbox here (never reached: production mounts no such route).
+    NotFound,
+    /// A malformed request, with a reason for the caller.
+    Invalid(String),
+    /// The fault table cannot be read or written.
+    Unavailable(StoreError),
 }
 
-fn unavailable(e: StoreError) -> Response {
-    tracing::warn!(error.cause_chain = ?e, "sandbox fault table unavailable");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(axum::http::header::RETRY_AFTER, "1")],
-        Json(json!({"error": "temporarily_unavailable", "error_description": "the database cannot be reached; retry later"})),
-    )
-        .into_response()
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NotFound => StatusCode::NOT_FOUND.into_response(),
+            Refusal::Invalid(description) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_request", "error_description": description})),
+            )
+                .into_response(),
+            Refusal::Unavailable(e) => {
+                tracing::warn!(error.cause_chain = ?e, "sandbox fault table unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    Json(json!({"error": "temporarily_unavailable", "error_description": "the database cannot be reached; retry later"})),
+                )
+                    .into_response()
+            }
+        }
+    }
 }
 
-fn sandbox(state: &AppState) -> Result<&Sandbox, Response> {
-    state
-        .sandbox
-        .as_deref()
-        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
+/// What a `/sandbox/*` handler answers.
+pub type Answer = Result<Response, Refusal>;
+
+fn invalid(description: impl std::fmt::Display) -> Refusal {
+    Refusal::Invalid(description.to_string())
 }
 
-fn client_id(raw: &str) -> Result<ClientId, Response> {
+fn unavailable(e: StoreError) -> Refusal {
+    Refusal::Unavailable(e)
+}
+
+fn sandbox(state: &AppState) -> Result<&Sandbox, Refusal> {
+    state.sandbox.as_deref().ok_or(Refusal::NotFound)
+}
+
+fn client_id(raw: &str) -> Result<ClientId, Refusal> {
     ClientId::parse(raw).map_err(|e| invalid(format!("client_id is invalid: {e}")))
 }
 
 /// Reloads this instance's faults from the database at once, so that a
 /// test driving the sandbox over HTTP need not wait for the next poll.
-async fn reload(state: &AppState, sb: &Sandbox) -> Result<(), Response> {
+async fn reload(state: &AppState, sb: &Sandbox) -> Result<(), Refusal> {
     sb.faults
         .replace(state.store.list_faults().await.map_err(unavailable)?);
     Ok(())

@@ -92,7 +92,7 @@ pub async fn issue_token(
 /// What a token request came to before rendering.
 enum Answer {
     /// A token (spoiled, if a token fault fired).
-    Token(IssuedToken),
+    Token(Box<IssuedToken>),
     /// A `malformed-json` fault fired.
     Malformed,
 }
@@ -142,12 +142,12 @@ async fn decode_and_issue(
         .issue(request, peer.0, state.clock.now())
         .await?;
     match faults.and_then(|f| f.take(&client, Phase::Token)) {
-        None => Ok(Answer::Token(token)),
+        None => Ok(Answer::Token(Box::new(token))),
         Some(fault) => {
             seen.fault = Some(fault);
             tracing::info!(fault = %fault, "sandbox fault applied");
             let token = sandbox::spoil_token(fault, token, &state.keys.current())?;
-            Ok(Answer::Token(token))
+            Ok(Answer::Token(Box::new(token)))
         }
     }
 }
