@@ -19,6 +19,7 @@ use crate::oauth::{
     self, parse_audiences, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock,
     GrantType, Mode, ScopeSet, Store, StoreError, StoredSecret, SystemClock, User, Username,
 };
+use crate::sandbox::{FaultKind, FaultRecord};
 use crate::store::{self, PoolSettings};
 
 /// ficha, an OAuth2 token server for payment-wallet integrations.
@@ -69,6 +70,47 @@ pub enum Command {
     /// Manage resource owners (password grant).
     #[command(subcommand)]
     User(UserCommand),
+    /// Sandbox test aids (sandbox servers only).
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+/// `ficha sandbox ...`.
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Make a client's token requests misbehave (read by sandbox servers
+    /// within a second; production servers never read faults).
+    #[command(subcommand)]
+    Fault(FaultCommand),
+}
+
+/// `ficha sandbox fault ...`.
+#[derive(Debug, Subcommand)]
+pub enum FaultCommand {
+    /// Set a client's fault, replacing any it had.
+    Set {
+        /// Client id.
+        client_id: String,
+        /// status:429 | status:500 | status:503 | delay:MS | malformed-json |
+        /// expired-token | wrong-kid | bad-signature.
+        kind: String,
+        /// Apply it to the next N requests only [default: until cleared].
+        #[arg(long, value_name = "N")]
+        times: Option<u32>,
+        /// Apply it to a random fraction R of requests (0 < R <= 1).
+        #[arg(long, value_name = "R")]
+        ratio: Option<f64>,
+        /// Seed the --ratio draw, for a repeatable sequence.
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+    },
+    /// List the faults set.
+    List,
+    /// Clear one client's fault, or every fault.
+    Clear {
+        /// Client id [default: every client].
+        client_id: Option<String>,
+    },
 }
 
 /// `ficha user ...`.
@@ -163,6 +205,9 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub dialect_paths: Vec<String>,
+    /// Token requests a sandbox keeps for GET /sandbox/requests [default: 500].
+    #[arg(long, env = "FICHA_SANDBOX_CAPTURE_SIZE")]
+    pub sandbox_capture_size: Option<usize>,
 }
 
 /// Options shared by `client create` and `client update`.
@@ -418,6 +463,13 @@ impl Cli {
             .unwrap_or(oauth::DEFAULT_REFRESH_TTL)
             .max(1),
             dialect_paths,
+            capture_capacity: pick(
+                serve.and_then(|s| s.sandbox_capture_size),
+                file.sandbox_capture_size,
+            )
+            .unwrap_or(crate::sandbox::DEFAULT_CAPTURE_CAPACITY)
+            // Each entry may hold a 16 KiB body: keep the log under ~160 MiB.
+            .min(10_000),
         })
     }
 
@@ -448,6 +500,9 @@ pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Resu
             key_command(k, &*open().await?, &vault, now, json_out).await
         }
         Command::User(u) => user_command(u, &*open().await?, now, json_out).await,
+        Command::Sandbox(SandboxCommand::Fault(f)) => {
+            fault_command(f, &*open().await?, now, json_out).await
+        }
         Command::Token(TokenCommand::Verify {
             token,
             scope,
@@ -1165,4 +1220,77 @@ async fn user_command(
             Ok(())
         }
     }
+}
+
+fn fault_text(f: &FaultRecord) -> String {
+    let mut out = format!("{} {}", f.client_id, f.kind);
+    if let Some(n) = f.times {
+        out.push_str(&format!(" --times {n}"));
+    }
+    if let Some(r) = f.ratio {
+        out.push_str(&format!(" --ratio {r}"));
+    }
+    if let Some(s) = f.seed {
+        out.push_str(&format!(" --seed {s}"));
+    }
+    out
+}
+
+/// `ficha sandbox fault ...`: works on the database's fault table, which
+/// sandbox servers reload within one change-log poll.
+async fn fault_command(
+    cmd: &FaultCommand,
+    store: &dyn Store,
+    now: i64,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        FaultCommand::Set {
+            client_id,
+            kind,
+            times,
+            ratio,
+            seed,
+        } => {
+            let kind: FaultKind = kind.parse()?;
+            let fault = FaultRecord::new(parse_id(client_id)?, kind, *times, *ratio, *seed, now)?;
+            store
+                .set_fault(&fault)
+                .await
+                .context("Failed to set the fault")?;
+            print(
+                json_out,
+                serde_json::to_value(&fault)?,
+                &format!("fault set: {}", fault_text(&fault)),
+            );
+        }
+        FaultCommand::List => {
+            let faults = store
+                .list_faults()
+                .await
+                .context("Failed to list the faults")?;
+            if json_out {
+                println!("{}", serde_json::to_value(&faults)?);
+            } else if faults.is_empty() {
+                println!("no faults set");
+            } else {
+                for f in &faults {
+                    println!("{}", fault_text(f));
+                }
+            }
+        }
+        FaultCommand::Clear { client_id } => {
+            let id = client_id.as_deref().map(parse_id).transpose()?;
+            let cleared = store
+                .clear_faults(id.as_ref(), now)
+                .await
+                .context("Failed to clear the faults")?;
+            print(
+                json_out,
+                json!({"cleared": cleared}),
+                &format!("{cleared} fault(s) cleared"),
+            );
+        }
+    }
+    Ok(())
 }

@@ -52,6 +52,8 @@ pub struct Settings {
     pub hash_concurrency: Option<usize>,
     /// `refresh_token_ttl_secs`.
     pub refresh_token_ttl_secs: Option<i64>,
+    /// `sandbox_capture_size`.
+    pub sandbox_capture_size: Option<usize>,
     /// `[dialect_paths]`: dialect name → path, or `off`.
     pub dialect_paths: Option<BTreeMap<String, String>>,
 }
@@ -92,6 +94,8 @@ pub struct Config {
     pub refresh_ttl: i64,
     /// Where each provider dialect is mounted.
     pub dialect_paths: DialectPaths,
+    /// Token requests a sandbox keeps for `GET /sandbox/requests`.
+    pub capture_capacity: usize,
 }
 
 impl Config {

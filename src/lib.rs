@@ -7,6 +7,7 @@
 //! - `store` implements the core's storage port for SQLite and PostgreSQL.
 //! - `http` owns status codes, headers, extractors and the provider dialects
 //!   (`http::dialect`, one adapter per provider over the one core);
+//! - `sandbox` holds the sandbox-only fault injection and request capture.
 //!   `startup` wires them into an [`startup::Application`], `cli` drives it.
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod sandbox;
 pub mod seeds;
 pub mod startup;
 pub mod store;

@@ -18,6 +18,7 @@ use crate::oauth::{
     Authenticator, Change, Clock, Denylist, Mode, Policy, Store, TokenService, TokenVerifier,
     REVOCATION_PRUNE_MARGIN_SECS,
 };
+use crate::sandbox::Sandbox;
 use crate::seeds;
 
 /// A built, bound, not yet serving application.
@@ -171,6 +172,20 @@ impl Application {
             store.clone(),
             policy,
         ));
+        // SPEC §6: the fault table is read by sandbox servers only; a
+        // production server never loads or polls it.
+        let sandbox = if production {
+            None
+        } else {
+            let sandbox = Arc::new(Sandbox::new(config.capture_capacity));
+            sandbox.faults.replace(
+                store
+                    .list_faults()
+                    .await
+                    .context("Failed to load the sandbox faults")?,
+            );
+            Some(sandbox)
+        };
         let state = AppState {
             tokens,
             verifier,
@@ -182,6 +197,7 @@ impl Application {
             issuer,
             dialects: Arc::new(config.dialect_paths.clone()),
             claims: Arc::new(claims),
+            sandbox: sandbox.clone(),
         };
         let sync = tokio::spawn(sync_loop(SyncTask {
             store,
@@ -192,6 +208,7 @@ impl Application {
             clock,
             interval: config.sync_interval,
             cursor,
+            sandbox,
         }));
         Ok(Application {
             listener,
@@ -272,6 +289,7 @@ struct SyncTask {
     clock: Arc<dyn Clock>,
     interval: Duration,
     cursor: i64,
+    sandbox: Option<Arc<Sandbox>>,
 }
 
 /// Every this many polls the denylist is reloaded whole and pruned, a
@@ -306,6 +324,7 @@ async fn sync_loop(mut t: SyncTask) {
         match polled {
             Ok(Ok(changes)) => {
                 let mut reload_keys = !healthy;
+                let mut reload_faults = !healthy;
                 let mut reload_denylist =
                     denylist_pending || !healthy || ticks % DENYLIST_REFRESH_TICKS == 0;
                 if !healthy {
@@ -323,7 +342,9 @@ async fn sync_loop(mut t: SyncTask) {
                         Change::All => {
                             reload_keys = true;
                             reload_denylist = true;
+                            reload_faults = true;
                         }
+                        Change::Faults => reload_faults = true,
                         Change::Revoked(_) => reload_denylist = true,
                         Change::Client(_) => {}
                     }
@@ -339,6 +360,17 @@ async fn sync_loop(mut t: SyncTask) {
                         }
                         Err(e) => {
                             tracing::error!(error.cause_chain = ?e, "Failed to reload the key ring")
+                        }
+                    }
+                }
+                if let (true, Some(sandbox)) = (reload_faults, &t.sandbox) {
+                    match t.store.list_faults().await {
+                        Ok(faults) => {
+                            sandbox.faults.replace(faults);
+                            tracing::info!("sandbox faults reloaded");
+                        }
+                        Err(e) => {
+                            tracing::warn!(error.cause_chain = ?e, "Failed to reload the sandbox faults")
                         }
                     }
                 }

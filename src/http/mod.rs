@@ -7,6 +7,7 @@ pub mod errors;
 pub mod extractors;
 pub mod metrics;
 mod routes;
+mod sandbox;
 mod state;
 
 use std::time::Duration;
@@ -28,6 +29,17 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for (kind, path) in state.dialects.mounted() {
         router = router.route(path, token_route(kind));
+    }
+    // SPEC §6: none of /sandbox/* exists in production.
+    if state.sandbox.is_some() {
+        router = router
+            .route(
+                "/sandbox/faults",
+                post(routes::sandbox::set_fault)
+                    .get(routes::sandbox::list_faults)
+                    .delete(routes::sandbox::clear_faults),
+            )
+            .route("/sandbox/requests", get(routes::sandbox::list_requests));
     }
     router
         .route(

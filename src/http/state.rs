@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::keys::{ClaimsKeys, KeyRingHandle};
 use crate::oauth::{Clock, Mode, Store, TokenService, TokenVerifier};
+use crate::sandbox::Sandbox;
 
 use super::dialect::DialectPaths;
 use super::metrics::Metrics;
@@ -31,6 +32,9 @@ pub struct AppState {
     pub dialects: Arc<DialectPaths>,
     /// Seals values a token carries for the operator only.
     pub claims: Arc<ClaimsKeys>,
+    /// Fault injection and request capture; `None` in production, where
+    /// neither exists.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 impl std::fmt::Debug for AppState {

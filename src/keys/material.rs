@@ -225,6 +225,14 @@ impl SigningKey {
         self.sign_with_header(&self.header_b64, claims)
     }
 
+    /// Signs with a header naming `kid` instead of this key's own (the
+    /// sandbox's `wrong-kid` fault): the signature is genuine, but no
+    /// verifier can find the key by that id.
+    pub fn sign_with_kid<T: Serialize>(&self, kid: &str, claims: &T) -> anyhow::Result<String> {
+        let header = serde_json::json!({"alg": self.alg.as_str(), "typ": "at+jwt", "kid": kid});
+        self.sign_with_header(&B64.encode(serde_json::to_vec(&header)?), claims)
+    }
+
     /// Signs with a caller-supplied, already encoded header (sandbox faults).
     pub fn sign_with_header<T: Serialize>(
         &self,

@@ -148,7 +148,7 @@ impl Authenticator {
         self.generation.fetch_add(1, Ordering::SeqCst);
         match change {
             Change::Client(id) => self.clients.invalidate(id),
-            Change::Keys | Change::Revoked(_) => {}
+            Change::Keys | Change::Revoked(_) | Change::Faults => {}
             Change::All => self.clients.invalidate_all(),
         }
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use super::client::{Client, ClientId};
 use super::user::{NewRefreshToken, RefreshOutcome, User, Username};
 use crate::keys::KeyStore;
+use crate::sandbox::FaultStore;
 
 /// A storage failure, typed as far as the core cares.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum Change {
     Keys,
     /// An access token was revoked (RFC 7009); the subject is its `jti`.
     Revoked(String),
+    /// The sandbox fault table changed (only sandbox servers read it).
+    Faults,
     /// Something else changed; drop every cache.
     All,
 }
@@ -114,9 +117,9 @@ pub trait UserStore: Send + Sync {
 }
 
 /// Everything the server needs from one database.
-pub trait Store: ClientStore + KeyStore + UserStore {}
+pub trait Store: ClientStore + KeyStore + UserStore + FaultStore {}
 
-impl<T: ClientStore + KeyStore + UserStore> Store for T {}
+impl<T: ClientStore + KeyStore + UserStore + FaultStore> Store for T {}
 
 /// An in-memory [`ClientStore`] for the core's unit tests.
 #[cfg(test)]

@@ -96,6 +96,7 @@ pub(crate) fn change(kind: &str, subject: Option<String>) -> Change {
         ("client", Some(id)) => ClientId::parse(&id).map_or(Change::All, Change::Client),
         ("keys", _) => Change::Keys,
         ("revoked", Some(jti)) => Change::Revoked(jti),
+        ("faults", _) => Change::Faults,
         _ => Change::All,
     }
 }
@@ -106,6 +107,7 @@ pub(crate) fn change_columns(change: &Change) -> (&'static str, Option<String>) 
         Change::Client(id) => ("client", Some(id.as_ref().to_owned())),
         Change::Keys => ("keys", None),
         Change::Revoked(jti) => ("revoked", Some(jti.clone())),
+        Change::Faults => ("faults", None),
         Change::All => ("all", None),
     }
 }
@@ -158,7 +160,33 @@ pub(crate) fn key_record(
     })
 }
 
-/// Implements `ClientStore` and `KeyStore` for a backend struct with a
+/// A fault row as read, before typing.
+pub(crate) type FaultRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<f64>,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+/// Types a fault row.
+pub(crate) fn fault(
+    (client_id, kind, remaining, ratio, seed, generation, created_at): FaultRow,
+) -> Result<crate::sandbox::FaultRecord, StoreError> {
+    Ok(crate::sandbox::FaultRecord {
+        client_id: ClientId::parse(&client_id).map_err(|_| corrupt("fault client id"))?,
+        kind: kind.parse().map_err(|_| corrupt("fault kind"))?,
+        times: remaining.map(|n| u32::try_from(n.max(1)).unwrap_or(u32::MAX)),
+        ratio,
+        seed: seed.map(|s| s as u64),
+        generation,
+        created_at,
+    })
+}
+
+/// Implements `ClientStore`, `KeyStore`, `UserStore` and `FaultStore` for a backend struct with a
 /// `pool` field.
 macro_rules! sql_store {
     ($store:ty) => {
@@ -785,6 +813,64 @@ macro_rules! sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+        }
+        #[async_trait::async_trait]
+        impl $crate::sandbox::FaultStore for $store {
+            async fn list_faults(&self) -> Result<Vec<$crate::sandbox::FaultRecord>, $crate::oauth::StoreError> {
+                let rows: Vec<$crate::store::sql::FaultRow> = sqlx::query_as(
+                    "SELECT client_id, kind, remaining, ratio, seed, generation, created_at \
+                     FROM sandbox_faults ORDER BY client_id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::sql::map_err)?;
+                rows.into_iter().map($crate::store::sql::fault).collect()
+            }
+
+            async fn set_fault(&self, f: &$crate::sandbox::FaultRecord) -> Result<(), $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                sqlx::query(
+                    "INSERT INTO sandbox_faults (client_id, kind, remaining, ratio, seed, generation, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (client_id) DO UPDATE SET kind = excluded.kind, remaining = excluded.remaining, \
+                     ratio = excluded.ratio, seed = excluded.seed, generation = excluded.generation, \
+                     created_at = excluded.created_at",
+                )
+                .bind(f.client_id.as_ref())
+                .bind(f.kind.to_string())
+                .bind(f.times.map(i64::from))
+                .bind(f.ratio)
+                // The seed's 64 bits, stored as the signed BIGINT both backends have.
+                .bind(f.seed.map(|s| s as i64))
+                .bind(f.generation)
+                .bind(f.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                Self::log_change(&mut *tx, &$crate::oauth::Change::Faults, f.created_at)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn clear_faults(&self, client: Option<&$crate::oauth::ClientId>, now: i64) -> Result<u64, $crate::oauth::StoreError> {
+                use $crate::store::sql::map_err;
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let done = match client {
+                    Some(id) => sqlx::query("DELETE FROM sandbox_faults WHERE client_id = $1")
+                        .bind(id.as_ref())
+                        .execute(&mut *tx)
+                        .await,
+                    None => sqlx::query("DELETE FROM sandbox_faults").execute(&mut *tx).await,
+                }
+                .map_err(map_err)?;
+                Self::log_change(&mut *tx, &$crate::oauth::Change::Faults, now)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(done.rows_affected())
             }
         }
     };

@@ -158,6 +158,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         },
         refresh_ttl: ficha::oauth::DEFAULT_REFRESH_TTL,
         dialect_paths: opts.dialect_paths.clone(),
+        capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
     }
 }
 

@@ -19,4 +19,5 @@ mod nginx;
 mod outage;
 mod production;
 mod revoke;
+mod sandbox;
 mod token;

@@ -125,6 +125,8 @@ const RESERVED_PATHS: &[&str] = &[
     "/health",
     "/health/ready",
     "/metrics",
+    "/sandbox/faults",
+    "/sandbox/requests",
 ];
 
 /// Where each dialect is mounted; `None` turns a dialect off.

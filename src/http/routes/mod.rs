@@ -4,5 +4,6 @@ pub mod discovery;
 pub mod health;
 pub mod introspect;
 pub mod revoke;
+pub mod sandbox;
 pub mod token;
 pub mod verify;

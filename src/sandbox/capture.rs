@@ -1,0 +1,329 @@
+//! The request log: the last token requests a sandbox received, in a ring
+//! buffer of fixed capacity, each one masked before it is stored so that no
+//! secret, password, credential or token is ever held or served. Masking
+//! is structural (the body is parsed in the formats its dialect accepts)
+//! and a body that cannot be parsed is masked whole.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// What replaces a masked value.
+pub const MASK: &str = "***";
+
+/// The default number of requests kept.
+pub const DEFAULT_CAPTURE_CAPACITY: usize = 500;
+
+/// The longest header value kept, in characters.
+const MAX_HEADER_VALUE: usize = 512;
+
+/// At most this many headers are kept per request.
+const MAX_HEADERS: usize = 64;
+
+/// One captured token request, already masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapturedRequest {
+    /// When it arrived, unix seconds.
+    pub time: i64,
+    /// The dialect that served it.
+    pub dialect: &'static str,
+    /// The client it named, when the dialect could read one.
+    pub client_id: Option<String>,
+    /// The HTTP method.
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// The query string, masked like a form.
+    pub query: Option<String>,
+    /// Header names (lowercase) and masked values; repeats joined by `, `.
+    pub headers: BTreeMap<String, String>,
+    /// The masked body.
+    pub body: String,
+    /// `issued`, or the error code answered.
+    pub outcome: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// The fault applied, if any.
+    pub fault: Option<String>,
+}
+
+/// A bounded ring buffer of captured requests: the oldest is dropped when
+/// it is full, so memory never grows past `capacity` entries (each with a
+/// body of at most the endpoint's 16 KiB limit).
+#[derive(Debug)]
+pub struct RequestLog {
+    capacity: usize,
+    entries: Mutex<VecDeque<CapturedRequest>>,
+}
+
+impl RequestLog {
+    /// A log keeping the last `capacity` requests (0 keeps none).
+    pub fn new(capacity: usize) -> Self {
+        RequestLog {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+        }
+    }
+
+    /// How many requests the log keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Appends a request, dropping the oldest when full.
+    pub fn push(&self, request: CapturedRequest) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        while entries.len() >= self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(request);
+    }
+
+    /// Up to `limit` requests, newest first, only `client`'s if given.
+    pub fn recent(&self, client: Option<&str>, limit: usize) -> Vec<CapturedRequest> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .rev()
+            .filter(|r| client.is_none_or(|c| r.client_id.as_deref() == Some(c)))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Whether a parameter or header of this name carries a credential.
+fn sensitive(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    [
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "assertion",
+        "credential",
+        "authorization",
+        "cookie",
+        "api-key",
+        "apikey",
+        "api_key",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
+        // Peinau's `identifier` travels sealed in the token, never in
+        // clear (SPEC §5); `code` is an authorization code.
+        || name == "identifier"
+        || name == "code"
+}
+
+/// A header value as the log keeps it: credentials masked, keeping only
+/// the scheme of an `Authorization` value (`Basic ***`).
+pub fn mask_header(name: &str, value: Option<&str>) -> String {
+    let Some(value) = value else {
+        return MASK.to_owned();
+    };
+    if sensitive(name) {
+        let scheme = value.split_whitespace().next().unwrap_or_default();
+        let is_scheme = name.to_ascii_lowercase().ends_with("authorization")
+            && !scheme.is_empty()
+            && scheme.len() <= 16
+            && scheme.bytes().all(|b| b.is_ascii_alphabetic())
+            && value.trim() != scheme;
+        return if is_scheme {
+            format!("{scheme} {MASK}")
+        } else {
+            MASK.to_owned()
+        };
+    }
+    value.chars().take(MAX_HEADER_VALUE).collect()
+}
+
+/// Collects masked headers, repeats joined by `, `.
+pub fn masked_headers<'a>(
+    headers: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let name = name.to_ascii_lowercase();
+        let value = mask_header(&name, value);
+        if let Some(prev) = out.get_mut(&name) {
+            prev.push_str(", ");
+            prev.push_str(&value);
+        } else if out.len() < MAX_HEADERS {
+            out.insert(name, value);
+        }
+    }
+    out
+}
+
+/// The body formats a dialect accepts, tried in order when masking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// A JSON object.
+    Json,
+    /// Peinau's `{key=value, key=value}`.
+    Brace,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+}
+
+/// The body with every credential masked, read in the first of `formats`
+/// that parses it; masked whole when none does.
+pub fn mask_body(body: &[u8], formats: &[BodyFormat]) -> String {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return MASK.to_owned();
+    };
+    if text.trim().is_empty() {
+        return text.to_owned();
+    }
+    formats
+        .iter()
+        .find_map(|f| match f {
+            BodyFormat::Json => mask_json(text),
+            BodyFormat::Brace => mask_brace(text),
+            BodyFormat::Form => mask_form(text),
+        })
+        .unwrap_or_else(|| MASK.to_owned())
+}
+
+fn mask_json(text: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+    if !value.is_object() {
+        return None;
+    }
+    mask_value(&mut value);
+    Some(value.to_string())
+}
+
+fn mask_value(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if sensitive(k) {
+                    *v = MASK.into();
+                } else {
+                    mask_value(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_value),
+        _ => {}
+    }
+}
+
+fn mask_brace(text: &str) -> Option<String> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut pairs = Vec::new();
+    for pair in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=')?;
+        let v = if sensitive(k) { MASK } else { v.trim() };
+        pairs.push(format!("{}={v}", k.trim()));
+    }
+    Some(format!("{{{}}}", pairs.join(", ")))
+}
+
+/// A form is read only when every pair has an `=`: anything else may be a
+/// credential sent some other way, and is masked whole.
+fn mask_form(text: &str) -> Option<String> {
+    let mut pairs = Vec::new();
+    for pair in text.trim().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=')?;
+        let name: String = form_urlencoded::parse(format!("{k}=").as_bytes())
+            .next()
+            .map(|(k, _)| k.into_owned())
+            .unwrap_or_default();
+        pairs.push(if sensitive(&name) {
+            format!("{k}={MASK}")
+        } else {
+            format!("{k}={v}")
+        });
+    }
+    Some(pairs.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_masked_in_every_body_format() {
+        let form = mask_body(
+            b"grant_type=password&username=u&password=p%40ss&client_secret=s3",
+            &[BodyFormat::Form],
+        );
+        assert_eq!(
+            form,
+            "grant_type=password&username=u&password=***&client_secret=***"
+        );
+        let json = mask_body(
+            br#"{"client_id":"c","client_secret":"s3","nested":{"refresh_token":"r"}}"#,
+            &[BodyFormat::Json],
+        );
+        assert!(!json.contains("s3") && !json.contains("\"r\""), "{json}");
+        assert!(json.contains(r#""client_id":"c""#), "{json}");
+        let brace = mask_body(
+            b"{grant_type=client_credentials, identifier=123, client_secret=x}",
+            &[BodyFormat::Json, BodyFormat::Brace, BodyFormat::Form],
+        );
+        assert_eq!(
+            brace,
+            "{grant_type=client_credentials, identifier=***, client_secret=***}"
+        );
+    }
+
+    #[test]
+    fn a_body_that_does_not_parse_is_masked_whole() {
+        assert_eq!(mask_body(b"client_secret:abc", &[BodyFormat::Form]), MASK);
+        assert_eq!(mask_body(b"{oops secret", &[BodyFormat::Json]), MASK);
+        assert_eq!(mask_body(br#"["secret"]"#, &[BodyFormat::Json]), MASK);
+        assert_eq!(mask_body(&[0xff, 0xfe], &[BodyFormat::Form]), MASK);
+        assert_eq!(mask_body(b"", &[BodyFormat::Json]), "");
+    }
+
+    #[test]
+    fn authorization_keeps_only_its_scheme() {
+        assert_eq!(
+            mask_header("authorization", Some("Basic cGF5dmFsaWRhOnM=")),
+            "Basic ***"
+        );
+        assert_eq!(
+            mask_header("Authorization", Some("Basic id:secret")),
+            "Basic ***"
+        );
+        assert_eq!(mask_header("authorization", Some("s3cr3t")), "***");
+        assert_eq!(mask_header("cookie", Some("a=b")), "***");
+        assert_eq!(
+            mask_header("content-type", Some("application/json")),
+            "application/json"
+        );
+    }
+
+    #[test]
+    fn the_log_is_a_bounded_ring_newest_first() {
+        let log = RequestLog::new(3);
+        for i in 0..5 {
+            log.push(CapturedRequest {
+                time: i,
+                dialect: "payvalida",
+                client_id: Some(if i % 2 == 0 { "a" } else { "b" }.into()),
+                method: "POST".into(),
+                path: "/oauth2/token".into(),
+                query: None,
+                headers: BTreeMap::new(),
+                body: String::new(),
+                outcome: "issued".into(),
+                status: 200,
+                fault: None,
+            });
+        }
+        let all: Vec<i64> = log.recent(None, 10).iter().map(|r| r.time).collect();
+        assert_eq!(all, [4, 3, 2]);
+        let a: Vec<i64> = log.recent(Some("a"), 10).iter().map(|r| r.time).collect();
+        assert_eq!(a, [4, 2]);
+        assert_eq!(log.recent(None, 1).len(), 1);
+    }
+}
