@@ -15,21 +15,24 @@ use crate::helpers::{Backend, Options, TestApp};
 const PEINAU_ID: &str = "641281901508761220281";
 const PEINAU_SECRET: &str = "B8WKRXMiWHHrMCectt9Rg3ju4Y8GNheEa50gx6365sBV";
 
-/// The four dialects, each called with its provider's documented request
-/// and its sandbox seed.
+/// The five dialects, each called with its provider's documented request
+/// and its sandbox seed (for Fegora, the public client `apiApp` and the
+/// seeded user's password in place of a secret).
 #[derive(Debug, Clone, Copy)]
 enum Dialect {
     Payvalida,
     Nequi,
     Peinau,
     Payme,
+    Fegora,
 }
 
-const DIALECTS: [Dialect; 4] = [
+const DIALECTS: [Dialect; 5] = [
     Dialect::Payvalida,
     Dialect::Nequi,
     Dialect::Peinau,
     Dialect::Payme,
+    Dialect::Fegora,
 ];
 
 impl Dialect {
@@ -39,6 +42,7 @@ impl Dialect {
             Dialect::Nequi => "nequi-sandbox",
             Dialect::Peinau => PEINAU_ID,
             Dialect::Payme => "your_client_id",
+            Dialect::Fegora => "apiApp",
         }
     }
 
@@ -52,6 +56,7 @@ impl Dialect {
             Dialect::Nequi => "nequi-sandbox-secret",
             Dialect::Peinau => PEINAU_SECRET,
             Dialect::Payme => "your_client_secret",
+            Dialect::Fegora => "{contrasenia}",
         }
     }
 
@@ -90,6 +95,13 @@ impl Dialect {
                     })
                     .to_string(),
                 ),
+            Dialect::Fegora => app
+                .http
+                .post(app.url("/fegora/token"))
+                .header("Content-Type", form)
+                .body(format!(
+                    "grant_type=password&client_id={id}&username=25365421&password={secret}"
+                )),
         };
         req.send().await.unwrap()
     }
@@ -443,7 +455,7 @@ async fn the_capture_masks_every_secret_credential_and_token() {
 
     let all: Value = serde_json::from_str(&capture).unwrap();
     let all = all.as_array().unwrap();
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), DIALECTS.len() + 4);
     // Newest first, with what a test needs to see.
     assert_eq!(all[0]["dialect"], "payme");
     assert_eq!(all[0]["body"], "***");
