@@ -10,7 +10,7 @@
 //! - after one successful argon2id verification, an HMAC-SHA256 tag of the
 //!   presented secret (under a random per-process key) is kept beside the
 //!   cached client for that secret version; only the argon2 hash is stored;
-//! - verifications run on a bounded blocking pool, behind per-client-id and
+//! - verifications run on a fixed pool of hashing threads, behind per-client-id and
 //!   per-address throttles, so a flood of wrong secrets waits there instead
 //!   of starving the async runtime;
 //! - an unknown id is verified against a dummy hash so that it costs the
@@ -34,6 +34,7 @@ use tokio::sync::Semaphore;
 
 use super::client::{AuthMethod, Client, ClientId};
 use super::error::{AuthFailure, TokenError};
+use super::hashpool::HashPool;
 use super::request::{Candidate, Credentials};
 use super::secret;
 use super::store::{Change, ClientStore, StoreError};
@@ -94,6 +95,7 @@ pub struct Authenticator {
     mac: HmacSha256,
     dummy_phc: String,
     hash_slots: Semaphore,
+    hash_pool: HashPool,
     throttle_client: Option<DefaultKeyedRateLimiter<String>>,
     throttle_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     pending_uses: Mutex<HashMap<i64, i64>>,
@@ -127,6 +129,7 @@ impl Authenticator {
             mac: <HmacSha256 as hmac::digest::KeyInit>::new(&(*hmac_key).into()),
             dummy_phc: secret::dummy_hash()?,
             hash_slots: Semaphore::new(settings.hash_concurrency.max(1)),
+            hash_pool: HashPool::new(settings.hash_concurrency.max(1))?,
             throttle_client: quota(settings.throttle_client_per_minute)
                 .map(DefaultKeyedRateLimiter::keyed),
             throttle_address: quota(settings.throttle_address_per_minute)
@@ -386,14 +389,16 @@ impl Authenticator {
                 .map_err(|_| TokenError::Unavailable(anyhow::anyhow!("verification queue full")))?
                 .map_err(|e| TokenError::Internal(e.into()))?;
         let span = tracing::Span::current();
-        let result = tokio::task::spawn_blocking(move || {
-            let _enter = span.enter();
-            jobs.into_iter()
-                .find(|(_, phc, secret)| secret::verify_secret(phc, secret))
-                .map(|(id, _, secret)| (id, secret))
-        })
-        .await
-        .map_err(|e| TokenError::Internal(e.into()));
+        let result = self
+            .hash_pool
+            .run(move || {
+                let _enter = span.enter();
+                jobs.into_iter()
+                    .find(|(_, phc, secret)| secret::verify_secret(phc, secret))
+                    .map(|(id, _, secret)| (id, secret))
+            })
+            .await
+            .map_err(TokenError::Internal);
         drop(permit);
         result
     }

@@ -9,6 +9,7 @@ mod client;
 mod clock;
 mod denylist;
 mod error;
+mod hashpool;
 mod request;
 mod scope;
 mod secret;
