@@ -255,19 +255,7 @@ async fn three_instances_on_one_database_agree_and_converge_within_five_seconds(
 
     // SIGTERM: a graceful exit with status 0.
     for (child, _) in &mut instances.0 {
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let exit = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "ficha ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let exit = crate::helpers::terminate(child);
         assert!(exit.success(), "{exit:?}");
     }
     drop(instances);

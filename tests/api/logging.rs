@@ -108,19 +108,7 @@ async fn sandbox_from_an_empty_directory_logs_no_secret_and_stops_on_sigterm() {
     }
     assert_eq!(tokens.len(), 2);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "ficha ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = crate::helpers::terminate(&mut child);
     assert!(exit.success(), "{exit:?}");
 
     let mut stdout = String::new();
