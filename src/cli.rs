@@ -245,7 +245,7 @@ pub enum ClientCommand {
     /// Register a client; prints its secret once.
     Create {
         /// Client id (any printable ASCII); random if omitted.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         id: Option<String>,
         /// Allowed scopes, space-separated.
         #[arg(long)]
@@ -264,11 +264,13 @@ pub enum ClientCommand {
     /// Show one client, with its live secrets' age and last use.
     Show {
         /// Client id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Change a client's attributes.
     Update {
         /// Client id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Allowed scopes, space-separated.
         #[arg(long)]
@@ -282,21 +284,25 @@ pub enum ClientCommand {
     /// Refuse the client from now on.
     Disable {
         /// Client id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Accept the client again.
     Enable {
         /// Client id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Delete the client and its secrets.
     Delete {
         /// Client id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Issue a new secret; the old one keeps working for the grace period.
     RotateSecret {
         /// Client id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Seconds the old secret keeps working [default: 0].
         #[arg(long, default_value_t = 0)]
@@ -324,6 +330,7 @@ pub enum KeyCommand {
     /// Remove a retiring key from the JWKS.
     Retire {
         /// Key id.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Retire even though tokens it signed may still be live.
         #[arg(long)]

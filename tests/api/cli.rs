@@ -366,3 +366,30 @@ async fn token_verify_checks_a_token_against_a_remote_jwks() {
     other.cleanup().await;
     app.cleanup().await;
 }
+
+/// Key ids are base64url thumbprints and may begin with `-`; client ids may
+/// too. Neither may be taken for a flag.
+#[tokio::test]
+async fn ids_that_begin_with_a_hyphen_are_ids_not_flags() {
+    let app = TestApp::spawn().await;
+    let created = app.cli_json(&[
+        "client",
+        "create",
+        "--id",
+        "-shop",
+        "--scopes",
+        "transaction",
+    ]);
+    assert_eq!(created["client_id"], "-shop");
+    assert_eq!(
+        app.cli_json(&["client", "show", "-shop"])["client_id"],
+        "-shop"
+    );
+    assert_eq!(
+        app.cli_json(&["client", "disable", "-shop"])["enabled"],
+        false
+    );
+    let out = app.cli(&["key", "retire", "-no-such-kid"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no key with kid -no-such-kid"));
+}
