@@ -90,6 +90,7 @@ pub enum FaultCommand {
     /// Set a client's fault, replacing any it had.
     Set {
         /// Client id.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// status:429 | status:500 | status:503 | delay:MS | malformed-json |
         /// expired-token | wrong-kid | bad-signature.
@@ -109,6 +110,7 @@ pub enum FaultCommand {
     /// Clear one client's fault, or every fault.
     Clear {
         /// Client id [default: every client].
+        #[arg(allow_hyphen_values = true)]
         client_id: Option<String>,
     },
 }
@@ -119,6 +121,7 @@ pub enum UserCommand {
     /// Create a user; prints a generated password once if none is given.
     Create {
         /// Username (for Fegora: the customer's tax id).
+        #[arg(allow_hyphen_values = true)]
         username: String,
         /// Use this password instead of a generated one.
         #[arg(long, env = "FICHA_USER_PASSWORD", hide_env_values = true)]
@@ -132,21 +135,25 @@ pub enum UserCommand {
     /// Refuse the user from now on and revoke the user's refresh tokens.
     Disable {
         /// Username.
+        #[arg(allow_hyphen_values = true)]
         username: String,
     },
     /// Accept the user again.
     Enable {
         /// Username.
+        #[arg(allow_hyphen_values = true)]
         username: String,
     },
     /// Delete the user and the user's refresh tokens.
     Delete {
         /// Username.
+        #[arg(allow_hyphen_values = true)]
         username: String,
     },
     /// Set a new password (generated if none is given); revokes refresh tokens.
     SetPassword {
         /// Username.
+        #[arg(allow_hyphen_values = true)]
         username: String,
         /// The new password.
         #[arg(long, env = "FICHA_USER_PASSWORD", hide_env_values = true)]
@@ -244,8 +251,9 @@ pub struct ClientAttrs {
 pub enum ClientCommand {
     /// Register a client; prints its secret once.
     Create {
-        /// Client id (any printable ASCII); random if omitted.
-        #[arg(long, allow_hyphen_values = true)]
+        /// Client id (any printable ASCII; one beginning with `-` as
+        /// `--id=-x`); random if omitted.
+        #[arg(long)]
         id: Option<String>,
         /// Allowed scopes, space-separated.
         #[arg(long)]

@@ -372,14 +372,7 @@ async fn token_verify_checks_a_token_against_a_remote_jwks() {
 #[tokio::test]
 async fn ids_that_begin_with_a_hyphen_are_ids_not_flags() {
     let app = TestApp::spawn().await;
-    let created = app.cli_json(&[
-        "client",
-        "create",
-        "--id",
-        "-shop",
-        "--scopes",
-        "transaction",
-    ]);
+    let created = app.cli_json(&["client", "create", "--id=-shop", "--scopes", "transaction"]);
     assert_eq!(created["client_id"], "-shop");
     assert_eq!(
         app.cli_json(&["client", "show", "-shop"])["client_id"],
