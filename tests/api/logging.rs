@@ -59,7 +59,7 @@ async fn sandbox_from_an_empty_directory_logs_no_secret_and_stops_on_sigterm() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     clean(&mut serve);
-    let mut child = serve.spawn().unwrap();
+    let mut child = KillOnDrop(serve.spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -108,18 +108,20 @@ async fn sandbox_from_an_empty_directory_logs_no_secret_and_stops_on_sigterm() {
     }
     assert_eq!(tokens.len(), 2);
 
-    let exit = crate::helpers::terminate(&mut child);
+    let exit = crate::helpers::terminate(&mut child.0);
     assert!(exit.success(), "{exit:?}");
 
     let mut stdout = String::new();
     let mut stderr = String::new();
     child
+        .0
         .stdout
         .take()
         .unwrap()
         .read_to_string(&mut stdout)
         .unwrap();
     child
+        .0
         .stderr
         .take()
         .unwrap()
@@ -147,5 +149,15 @@ async fn sandbox_from_an_empty_directory_logs_no_secret_and_stops_on_sigterm() {
     ];
     for f in forbidden {
         assert!(!logs.contains(f), "the logs contain a secret or token: {f}");
+    }
+}
+
+/// Kills the server if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
