@@ -31,8 +31,8 @@ pub async fn issue_token(
 ) -> Response {
     let started = Instant::now();
     let dialect = kind.adapter();
-    let query = req.uri().query().map(str::to_owned);
-    let path = req.uri().path().to_owned();
+    // A `Uri` clone shares its bytes: no copy of path or query per request.
+    let uri = req.uri().clone();
     let headers = std::mem::take(req.headers_mut());
     let mut seen = Seen::default();
     let result = match body_bytes(req, &state).await {
@@ -42,7 +42,7 @@ pub async fn issue_token(
                 seen.body = mask_body(&body, sandbox::body_formats(kind));
             }
             let input = DialectRequest {
-                query: query.as_deref(),
+                query: uri.query(),
                 headers: &headers,
                 body: &body,
             };
@@ -81,8 +81,10 @@ pub async fn issue_token(
             dialect: kind.as_str(),
             client_id: seen.client_id.map(|c| c.as_ref().to_owned()),
             method: "POST".to_owned(),
-            path,
-            query: query.map(|q| mask_body(q.as_bytes(), &[BodyFormat::Form])),
+            path: uri.path().to_owned(),
+            query: uri
+                .query()
+                .map(|q| mask_body(q.as_bytes(), &[BodyFormat::Form])),
             headers: sandbox::capture_headers(&headers),
             body: seen.body,
             outcome: outcome.to_owned(),
@@ -126,12 +128,13 @@ async fn decode_and_issue(
     };
     let request = kind.adapter().decode(input, &ctx)?;
     let span = tracing::Span::current();
-    let client = request.credentials.client_id().clone();
-    span.record("client_id", client.as_ref());
+    span.record("client_id", request.credentials.client_id().as_ref());
     span.record("grant_type", request.grant.name());
-    seen.client_id = Some(client.clone());
+    let client = &*seen
+        .client_id
+        .insert(request.credentials.client_id().clone());
     let faults = state.sandbox.as_deref().map(|sb| &sb.faults);
-    if let Some(fault) = faults.and_then(|f| f.take(&client, Phase::Request)) {
+    if let Some(fault) = faults.and_then(|f| f.take(client, Phase::Request)) {
         seen.fault = Some(fault);
         tracing::info!(fault = %fault, "sandbox fault applied");
         match fault {
@@ -145,7 +148,7 @@ async fn decode_and_issue(
         .tokens
         .issue(request, peer.0, state.clock.now())
         .await?;
-    match faults.and_then(|f| f.take(&client, Phase::Token)) {
+    match faults.and_then(|f| f.take(client, Phase::Token)) {
         None => Ok(Answer::Token(Box::new(token))),
         Some(fault) => {
             seen.fault = Some(fault);
