@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::{self, AppState, Metrics};
+use crate::http::{self, AppState, Metrics, Shared};
 use crate::keys::{Alg, ClaimsKeys, KeyRing, KeyRingHandle, KeyState, KeyVault};
 use crate::oauth::{
     Authenticator, Change, Clock, Denylist, Mode, Policy, Store, TokenService, TokenVerifier,
@@ -186,7 +186,7 @@ impl Application {
             );
             Some(sandbox)
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             tokens,
             verifier,
             store: store.clone(),
@@ -198,7 +198,7 @@ impl Application {
             dialects: Arc::new(config.dialect_paths.clone()),
             claims: Arc::new(claims),
             sandbox: sandbox.clone(),
-        };
+        });
         let sync = tokio::spawn(sync_loop(SyncTask {
             store,
             vault,

@@ -22,7 +22,7 @@ use tower_http::trace::TraceLayer;
 
 pub use dialect::{DialectKind, DialectPaths};
 pub use metrics::Metrics;
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
 /// Every route of the server, with its layers. Tests call this too.
 pub fn router(state: AppState) -> Router {

@@ -9,9 +9,28 @@ use crate::sandbox::Sandbox;
 use super::dialect::DialectPaths;
 use super::metrics::Metrics;
 
-/// Shared handler state; cheap to clone.
+/// Shared handler state. axum clones it for every request, so it is one
+/// `Arc` (a single reference-count increment) rather than a struct of them.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler shares, behind [`AppState`].
+pub struct Shared {
     /// The token service (authentication, grants, minting).
     pub tokens: Arc<TokenService>,
     /// Verification, introspection and revocation of issued tokens.

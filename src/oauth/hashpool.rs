@@ -1,9 +1,10 @@
 //! A fixed pool of threads for argon2id verifications.
 //!
-//! Each verification allocates 19 MiB (m=19456 KiB). On tokio's blocking
-//! pool, successive verifications land on ever new threads, and glibc keeps
-//! a freed block of that size in each thread's arena: the resident size grew
-//! past 130 MiB in a benchmark warm-up. A fixed set of threads bounds it to
+//! Each verification needs a work area of m KiB (7 MiB; 19 MiB for hashes
+//! made with ficha's former setting). On tokio's blocking pool, successive
+//! verifications land on ever new threads, and glibc keeps a freed block of
+//! that size in each thread's arena: the resident size grew past 130 MiB in
+//! a benchmark warm-up. A fixed set of threads bounds it to
 //! one block per thread, and doubles as the concurrency bound.
 
 use std::sync::mpsc;

@@ -12,6 +12,9 @@ use sqlx::sqlite::{
 use super::sql::sql_store;
 use super::{Backend, PoolSettings};
 
+/// SQLite's page cache per connection, in KiB.
+const SQLITE_CACHE_KIB: u32 = 256;
+
 /// A SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -31,7 +34,13 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // SQLite's default page cache is 2 MiB per connection, 20 MiB over
+            // a full pool, and lookups of many distinct clients fill it all;
+            // that memory is duplicated by the kernel's page cache anyway.
+            // Every hot read is served from ficha's own client cache, so a
+            // small one costs nothing measurable (BENCHMARKS.md).
+            .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
         let path = opts.get_filename().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| {

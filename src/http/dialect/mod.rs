@@ -18,7 +18,7 @@ use std::str::FromStr;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::keys::ClaimsKeys;
 use crate::oauth::{parse_form, IssuedToken, TokenError, TokenRequest};
@@ -256,7 +256,7 @@ pub trait Dialect: Send + Sync {
 }
 
 /// A JSON success body with `Cache-Control: no-store` (RFC 6749 §5.1).
-pub(crate) fn json_no_store(body: serde_json::Value) -> Response {
+pub(crate) fn json_no_store<T: Serialize>(body: T) -> Response {
     use axum::response::IntoResponse as _;
     let mut resp = axum::Json(body).into_response();
     no_store(&mut resp);

@@ -162,12 +162,14 @@ async fn decode_and_issue(
 /// The per-token audit record: to the structured log, never a synchronous
 /// database write (SPEC §3), and never the token or a sealed claim.
 pub fn audit(token: &IssuedToken) {
+    // Plain `&str` fields: they are written as they are, where `%` would
+    // run each through the formatting machinery first (BENCHMARKS.md).
     tracing::info!(
         target: "ficha::audit",
-        client_id = %token.claims.client_id,
-        scope = %token.claims.scope,
-        jti = %token.claims.jti,
-        kid = %token.kid,
+        client_id = token.claims.client_id.as_str(),
+        scope = token.claims.scope.as_str(),
+        jti = token.claims.jti.as_str(),
+        kid = token.kid.as_str(),
         exp = token.claims.exp,
         "token issued"
     );
