@@ -2,6 +2,7 @@
 //! mapping and the layer stack. Everything about status codes and headers
 //! lives here; the protocol decisions live in `oauth`.
 
+mod client_addr;
 pub mod dialect;
 pub mod errors;
 pub mod extractors;
@@ -20,6 +21,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use client_addr::TrustedProxies;
 pub use dialect::{DialectKind, DialectPaths};
 pub use metrics::Metrics;
 pub use state::{AppState, Shared};
