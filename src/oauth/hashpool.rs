@@ -13,6 +13,10 @@
 //!   job by about one job per thread, not by the whole burst.
 //! - Cancellation: a caller that goes away takes its job out of the queue,
 //!   so hung-up requests leave no argon2 work behind.
+//! - Lower priority: the hashing threads run at nice 9, so on a small
+//!   machine the runtime serving cached clients gets the CPU first (about
+//!   7:1 when both want it) and a flood of hashing cannot stall them; cold
+//!   verifications still progress under full load.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -128,7 +132,10 @@ impl HashPool {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("ficha-argon2-{i}"))
-                .spawn(move || worker(&shared))?;
+                .spawn(move || {
+                    lower_priority();
+                    worker(&shared)
+                })?;
         }
         Ok(HashPool { shared })
     }
@@ -181,6 +188,21 @@ impl HashPool {
     /// The most jobs ever waiting at once.
     pub fn peak(&self) -> usize {
         self.shared.lock().peak
+    }
+}
+
+/// The thread's CPU priority, on the portable 0-99 scale: 25 is nice 9 on
+/// Linux (see the module documentation). Best effort: a platform that
+/// refuses keeps the default.
+const HASH_THREAD_PRIORITY: u8 = 25;
+
+fn lower_priority() {
+    if let Ok(p) = thread_priority::ThreadPriorityValue::try_from(HASH_THREAD_PRIORITY) {
+        if let Err(e) = thread_priority::set_current_thread_priority(
+            thread_priority::ThreadPriority::Crossplatform(p),
+        ) {
+            tracing::debug!(error = ?e, "could not lower the hashing threads' priority");
+        }
     }
 }
 
@@ -237,6 +259,22 @@ mod tests {
             .await
             .unwrap();
         assert!(name.unwrap().starts_with("ficha-argon2-"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_a_lower_priority() {
+        let pool = HashPool::new(1, 8).unwrap();
+        let stat = pool
+            .run(A, || {
+                std::fs::read_to_string("/proc/thread-self/stat").unwrap()
+            })
+            .await
+            .unwrap();
+        // Field 19 is the nice value; the command name (field 2) has no
+        // spaces here ("ficha-argon2-0").
+        let nice: i32 = stat.split_whitespace().nth(18).unwrap().parse().unwrap();
+        assert_eq!(nice, 9, "{stat}");
     }
 
     #[tokio::test]
