@@ -16,6 +16,7 @@ mod introspect;
 mod keys;
 mod logging;
 mod nginx;
+mod openapi;
 mod outage;
 mod production;
 mod revoke;
