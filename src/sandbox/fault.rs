@@ -132,6 +132,7 @@ pub struct FaultRecord {
     #[schema(value_type = String)]
     pub kind: FaultKind,
     /// How many times it fires before it is spent; `None`: until cleared.
+    #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub times: Option<u32>,
     /// The fraction of requests it fires on; `None`: every one.
     pub ratio: Option<f64>,
@@ -201,6 +202,7 @@ pub struct FaultStatus {
     #[serde(flatten)]
     pub record: FaultRecord,
     /// Firings left on this instance; `None`: unlimited.
+    #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub remaining: Option<u32>,
     /// Requests it has fired on, on this instance.
     pub fired: u64,

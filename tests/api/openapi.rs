@@ -57,10 +57,43 @@ async fn served(app: &TestApp, path: &str, method: &str) -> bool {
     !(status == 405 || (status == 404 && body.is_empty()))
 }
 
+/// Every string literal in `src/http/` that looks like a route path, so
+/// that a route added there without its operation is probed too.
+fn literal_paths() -> BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for literal in text.split('"').skip(1).step_by(2) {
+                    let routeish = literal.len() > 1
+                        && literal.starts_with('/')
+                        && literal
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b));
+                    if routeish {
+                        out.insert(literal.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"),
+        &mut out,
+    );
+    out
+}
+
 /// Paths worth probing besides the documented ones: every route a
-/// configuration could mount, the moved paths, and some that are none.
+/// configuration could mount, every path literal of the HTTP code, the
+/// moved paths, and some that are none.
 fn candidates(doc: &Value, extra: &[&str]) -> BTreeSet<String> {
     let mut paths: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    paths.extend(literal_paths());
     paths.extend(DialectKind::ALL.iter().map(|d| d.default_path().to_owned()));
     paths.extend(RESERVED_PATHS.iter().map(|p| (*p).to_owned()));
     paths.extend(extra.iter().map(|p| (*p).to_owned()));
@@ -161,7 +194,7 @@ async fn the_sandbox_document_lists_exactly_what_the_router_serves() {
     }
     let token = &doc["paths"]["/oauth2/token"]["post"];
     assert_eq!(token["operationId"], "payvalida_token");
-    for status in ["200", "400", "401", "413", "429", "500", "503"] {
+    for status in ["200", "400", "401", "408", "413", "429", "500", "503"] {
         assert!(token["responses"][status].is_object(), "{status}");
     }
     assert_eq!(

@@ -6,7 +6,7 @@
 
 use utoipa::{OpenApi, ToSchema};
 
-use super::responses::{FegoraErrors, PaymeErrors, StandardErrors};
+use super::responses::{FegoraErrors, PaymeErrors, StandardTokenErrors};
 use super::schemas::PaymeAuthorization;
 
 /// The grants ficha knows.
@@ -19,6 +19,14 @@ pub enum GrantType {
     Password,
     /// RFC 6749 §6.
     RefreshToken,
+}
+
+/// The one grant of the client-credentials-only dialects.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ClientCredentials {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
 }
 
 /// An RFC 6749 token request (form-encoded). `client_id` may stand beside
@@ -73,7 +81,7 @@ pub struct StandardToken {
 pub struct NequiTokenBody {
     /// `client_credentials`.
     #[schema(required = false)]
-    pub grant_type: GrantType,
+    pub grant_type: ClientCredentials,
 }
 
 /// Nequi's success body.
@@ -91,7 +99,7 @@ pub struct NequiToken {
 #[derive(ToSchema)]
 pub struct PeinauTokenBody {
     /// `client_credentials`.
-    pub grant_type: GrantType,
+    pub grant_type: ClientCredentials,
     /// Sealed into the token (claim `enc_identifier`), never in clear; at most 255 bytes.
     #[schema(required = false)]
     pub identifier: String,
@@ -117,7 +125,7 @@ pub struct PaymeTokenRequest {
     #[schema(pattern = "^authorize$")]
     pub action: String,
     /// `client_credentials`.
-    pub grant_type: GrantType,
+    pub grant_type: ClientCredentials,
     /// The token's `aud`: one the client may ask for.
     pub audience: String,
     /// The client.
@@ -222,7 +230,7 @@ const MALFORMED_NOTE: &str = "In sandbox mode a client's fault may alter the ans
     responses(
         (status = 200, description = "A token (RFC 6749 §5.1).", body = StandardToken,
             headers(("Cache-Control" = String, description = "`no-store`."), ("Pragma" = String, description = "`no-cache`."))),
-        StandardErrors,
+        StandardTokenErrors,
     )
 )]
 pub fn payvalida_token() {}
@@ -234,7 +242,7 @@ pub fn payvalida_token() {}
     operation_id = "nequi_token",
     tag = "token",
     description = MALFORMED_NOTE,
-    params(("grant_type" = Option<GrantType>, Query, description = "Their documented place for `client_credentials`.")),
+    params(("grant_type" = Option<ClientCredentials>, Query, description = "Their documented place for `client_credentials`.")),
     request_body(content(
         (NequiTokenBody = "application/x-www-form-urlencoded"),
         (NequiTokenBody = "application/json", example = json!({}))
@@ -243,7 +251,7 @@ pub fn payvalida_token() {}
     responses(
         (status = 200, description = "A token, 3600 s.", body = NequiToken,
             headers(("Cache-Control" = String, description = "`no-store`."), ("Pragma" = String, description = "`no-cache`."))),
-        StandardErrors,
+        StandardTokenErrors,
     )
 )]
 pub fn nequi_token() {}
@@ -265,7 +273,7 @@ pub fn nequi_token() {}
     responses(
         (status = 200, description = "A token; `expires_in` is an absolute time.", body = PeinauToken,
             headers(("Cache-Control" = String, description = "`no-store`."), ("Pragma" = String, description = "`no-cache`."))),
-        StandardErrors,
+        StandardTokenErrors,
     )
 )]
 pub fn peinau_token() {}

@@ -92,13 +92,39 @@ fn oauth_errors(schema: &str, unauthorized: Option<u16>) -> BTreeMap<String, Ref
     map
 }
 
-/// Refusals of the Payválida, Nequi and Peinau token endpoints, and of
-/// introspection and revocation: RFC 6749 §5.2 bodies.
+/// The request timeout's answer, which only a sandbox `delay` fault longer
+/// than it can provoke on a token endpoint: no body.
+fn with_timeout(mut map: BTreeMap<String, RefOr<Response>>) -> BTreeMap<String, RefOr<Response>> {
+    map.insert(
+        "408".to_owned(),
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(
+                    "The 10-second request timeout ran out: in sandbox mode, a `delay` fault \
+                     longer than it. No body.",
+                )
+                .build(),
+        ),
+    );
+    map
+}
+
+/// Refusals of introspection and revocation: RFC 6749 §5.2 bodies.
 pub struct StandardErrors;
 
 impl IntoResponses for StandardErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         oauth_errors("OAuthError", Some(401))
+    }
+}
+
+/// Refusals of the Payválida, Nequi and Peinau token endpoints: RFC 6749
+/// §5.2 bodies.
+pub struct StandardTokenErrors;
+
+impl IntoResponses for StandardTokenErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        with_timeout(oauth_errors("OAuthError", Some(401)))
     }
 }
 
@@ -108,7 +134,7 @@ pub struct PaymeErrors;
 
 impl IntoResponses for PaymeErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut map = oauth_errors("PaymeError", Some(401));
+        let mut map = with_timeout(oauth_errors("PaymeError", Some(401)));
         map.insert(
             "403".to_owned(),
             json(
@@ -128,7 +154,7 @@ pub struct FegoraErrors;
 
 impl IntoResponses for FegoraErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        oauth_errors("FegoraError", None)
+        with_timeout(oauth_errors("FegoraError", None))
     }
 }
 

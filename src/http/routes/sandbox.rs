@@ -26,14 +26,20 @@ const DEFAULT_LIMIT: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct SetFault {
     /// The client whose token requests misbehave.
+    #[schema(pattern = "^[ -~]{1,255}$")]
     client_id: String,
     /// `status:429`, `status:500`, `status:503`, `delay:MILLISECONDS` (at
     /// most 60000), `malformed-json`, `expired-token`, `wrong-kid` or
     /// `bad-signature`.
+    #[schema(
+        pattern = "^(status:(429|500|503)|delay:[0-9]{1,5}|malformed-json|expired-token|wrong-kid|bad-signature)$"
+    )]
     kind: String,
     /// Fire on the next N requests only (at least 1).
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
     times: Option<u32>,
     /// Fire on this random fraction of requests, in (0, 1].
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     ratio: Option<f64>,
     /// Seeds the draw behind `ratio`.
     seed: Option<u64>,
@@ -44,6 +50,7 @@ pub struct SetFault {
 #[serde(deny_unknown_fields)]
 pub struct ClearFaults {
     /// The client whose fault to clear; none: every fault.
+    #[schema(pattern = "^[ -~]{1,255}$")]
     client_id: Option<String>,
 }
 
@@ -195,7 +202,7 @@ pub async fn list_faults(State(state): State<AppState>) -> Answer {
     delete,
     path = "/sandbox/faults",
     tag = "sandbox",
-    params(("client_id" = Option<String>, Query, description = "The client whose fault to clear.")),
+    params(("client_id" = Option<String>, Query, pattern = "^[ -~]{1,255}$", description = "The client whose fault to clear.")),
     request_body(content((ClearFaults = "application/json")), description = "Optional; or `client_id` in the query string."),
     responses(
         (status = 200, description = "How many faults went.", body = schemas::Cleared),
@@ -240,7 +247,7 @@ pub async fn clear_faults(
     tag = "sandbox",
     params(
         ("client_id" = Option<String>, Query, description = "Only this client's requests."),
-        ("limit" = Option<u32>, Query, description = "At most this many (default 50, at most the capture size).")
+        ("limit" = Option<u64>, Query, description = "At most this many (default 50, at most the capture size).")
     ),
     responses(
         (status = 200, description = "The last token requests, newest first, with every secret and token masked.",

@@ -33,7 +33,8 @@ pub const EXPIRES_HEADER: &str = "x-ficha-exp";
     path = "/auth/verify",
     tag = "tokens",
     params(
-        ("scope" = Option<String>, Query, description = "Space-separated scopes the token must all carry."),
+        ("scope" = Option<String>, Query, pattern = r"^[ !#-\[\]-~]*$",
+            description = "Space-separated scopes (RFC 6749 §3.3) the token must all carry."),
         ("audience" = Option<String>, Query, description = "The audience the token must be for; default the server's (`--audience`).")
     ),
     security(("bearer" = []), ()),
