@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, extractors, the provider dialects, the error
 //! mapping and the layer stack. Everything about status codes and headers
-//! lives here; the protocol decisions live in `oauth`.
+//! lives here; the protocol decisions live in `oauth`. The OpenAPI
+//! document (`openapi`) is built from the routes as they are mounted.
 
 pub mod dialect;
 pub mod errors;
