@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::config::{load_kek, Config, Settings};
-use crate::http::{DialectKind, DialectPaths};
+use crate::http::{DialectKind, DialectPaths, TrustedProxies};
 use crate::keys::{self, Alg, ClaimsKeys, KeyRing, KeyState, KeyVault, SEALED_CLAIM_PREFIX};
 use crate::oauth::{
     self, parse_audiences, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock,
@@ -191,15 +191,22 @@ pub struct ServeArgs {
     /// Clients cached in memory [default: 32768].
     #[arg(long, env = "FICHA_CLIENT_CACHE_SIZE")]
     pub client_cache_size: Option<u64>,
-    /// Password-hash attempts per minute per client id; 0 disables [default: 10].
+    /// Failed secret verifications per minute per (client id, address); 0 disables [default: 10].
     #[arg(long, env = "FICHA_THROTTLE_CLIENT_PER_MINUTE")]
     pub throttle_client_per_minute: Option<u32>,
-    /// Password-hash attempts per minute per address; 0 disables [default: 120].
+    /// Failed secret verifications per minute per address; 0 disables [default: 120].
     #[arg(long, env = "FICHA_THROTTLE_ADDRESS_PER_MINUTE")]
     pub throttle_address_per_minute: Option<u32>,
     /// Concurrent argon2 verifications [default: number of cores].
     #[arg(long, env = "FICHA_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+    /// Verifications that may wait for a hashing thread; beyond, 503 [default: 256].
+    #[arg(long, env = "FICHA_HASH_QUEUE_SIZE")]
+    pub hash_queue_size: Option<usize>,
+    /// Proxies whose X-Forwarded-For names the client: CIDRs or addresses,
+    /// comma-separated [default: none].
+    #[arg(long, env = "FICHA_TRUSTED_PROXIES", value_name = "CIDR,...")]
+    pub trusted_proxies: Option<String>,
     /// Refresh-token lifetime in seconds [default: 1209600, 14 days].
     #[arg(long, env = "FICHA_REFRESH_TOKEN_TTL_SECS")]
     pub refresh_token_ttl_secs: Option<i64>,
@@ -414,6 +421,12 @@ impl Cli {
                 .ok_or_else(|| anyhow::anyhow!("--dialect-path takes NAME=PATH, not {entry:?}"))?;
             overrides.push((name.to_owned(), path.to_owned()));
         }
+        let trusted_proxies: TrustedProxies = pick(
+            serve.and_then(|s| s.trusted_proxies.clone()),
+            file.trusted_proxies.map(|l| l.join(",")),
+        )
+        .unwrap_or_default()
+        .parse()?;
         let dialect_paths =
             DialectPaths::with_overrides(overrides.iter().map(|(n, p)| (n.as_str(), p.as_str())))?;
         Ok(Config {
@@ -469,8 +482,12 @@ impl Cli {
                     file.hash_concurrency,
                 )
                 .unwrap_or(defaults.hash_concurrency),
+                hash_queue_size: pick(serve.and_then(|s| s.hash_queue_size), file.hash_queue_size)
+                    .unwrap_or(defaults.hash_queue_size)
+                    .max(1),
                 ..defaults
             },
+            trusted_proxies,
             refresh_ttl: pick(
                 serve.and_then(|s| s.refresh_token_ttl_secs),
                 file.refresh_token_ttl_secs,

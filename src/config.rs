@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::http::DialectPaths;
+use crate::http::{DialectPaths, TrustedProxies};
 use crate::keys::Kek;
 use crate::oauth::{AuthSettings, Mode};
 use crate::store::PoolSettings;
@@ -50,6 +50,11 @@ pub struct Settings {
     pub throttle_address_per_minute: Option<u32>,
     /// `hash_concurrency`.
     pub hash_concurrency: Option<usize>,
+    /// `hash_queue_size`.
+    pub hash_queue_size: Option<usize>,
+    /// `trusted_proxies`: CIDRs or addresses whose `X-Forwarded-For` is
+    /// believed.
+    pub trusted_proxies: Option<Vec<String>>,
     /// `refresh_token_ttl_secs`.
     pub refresh_token_ttl_secs: Option<i64>,
     /// `sandbox_capture_size`.
@@ -94,6 +99,8 @@ pub struct Config {
     pub refresh_ttl: i64,
     /// Where each provider dialect is mounted.
     pub dialect_paths: DialectPaths,
+    /// Proxies whose `X-Forwarded-For` names the client (SPEC §9).
+    pub trusted_proxies: TrustedProxies,
     /// Token requests a sandbox keeps for `GET /sandbox/requests`.
     pub capture_capacity: usize,
 }

@@ -198,6 +198,7 @@ impl Application {
             dialects: Arc::new(config.dialect_paths.clone()),
             claims: Arc::new(claims),
             sandbox: sandbox.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         let sync = tokio::spawn(sync_loop(SyncTask {
             store,

@@ -5,8 +5,11 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::oauth::AuthStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DialectLabel {
@@ -26,6 +29,70 @@ pub struct Metrics {
     issued: Family<DialectLabel, Counter>,
     failures: Family<FailureLabel, Counter>,
     latency: Histogram,
+    auth: AuthMetrics,
+}
+
+/// The authenticator's cold-path counters, copied from
+/// [`AuthStats`] when the metrics are scraped.
+#[derive(Debug, Default)]
+struct AuthMetrics {
+    hash_runs: Counter,
+    verifications: Counter,
+    rejected_without_hashing: Counter,
+    throttled: Counter,
+    queued: Gauge,
+    queue_peak: Gauge,
+}
+
+impl AuthMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "hash_runs",
+            "argon2 passes run, dummy passes included",
+            self.hash_runs.clone(),
+        );
+        registry.register(
+            "hash_verifications",
+            "Secret verifications queued for hashing",
+            self.verifications.clone(),
+        );
+        registry.register(
+            "auth_rejected_without_hashing",
+            "Presented secrets refused as already found wrong, without hashing",
+            self.rejected_without_hashing.clone(),
+        );
+        registry.register(
+            "auth_throttled",
+            "Authentications refused by the failure throttles",
+            self.throttled.clone(),
+        );
+        registry.register(
+            "hash_queue_depth",
+            "Verifications waiting for a hashing thread",
+            self.queued.clone(),
+        );
+        registry.register(
+            "hash_queue_peak",
+            "The most verifications ever waiting at once",
+            self.queue_peak.clone(),
+        );
+    }
+
+    fn set(&self, stats: AuthStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.hash_runs.inner().store(stats.hash_runs, Relaxed);
+        self.verifications
+            .inner()
+            .store(stats.verifications, Relaxed);
+        self.rejected_without_hashing
+            .inner()
+            .store(stats.rejected_without_hashing, Relaxed);
+        self.throttled.inner().store(stats.throttled, Relaxed);
+        self.queued
+            .set(i64::try_from(stats.queued).unwrap_or(i64::MAX));
+        self.queue_peak
+            .set(i64::try_from(stats.queue_peak).unwrap_or(i64::MAX));
+    }
 }
 
 impl Default for Metrics {
@@ -49,11 +116,14 @@ impl Default for Metrics {
             "Token endpoint latency",
             latency.clone(),
         );
+        let auth = AuthMetrics::default();
+        auth.register(&mut registry);
         Metrics {
             registry,
             issued,
             failures,
             latency,
+            auth,
         }
     }
 }
@@ -77,8 +147,10 @@ impl Metrics {
         self.latency.observe(seconds);
     }
 
-    /// The OpenMetrics text exposition.
-    pub fn render(&self) -> String {
+    /// The OpenMetrics text exposition, with the authenticator's counters
+    /// as of now.
+    pub fn render(&self, auth: AuthStats) -> String {
+        self.auth.set(auth);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

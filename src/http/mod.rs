@@ -3,6 +3,7 @@
 //! lives here; the protocol decisions live in `oauth`. The OpenAPI
 //! document (`openapi`) is built from the routes as they are mounted.
 
+mod client_addr;
 pub mod dialect;
 pub mod errors;
 pub mod extractors;
@@ -24,6 +25,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
+pub use client_addr::TrustedProxies;
 pub use dialect::{DialectKind, DialectPaths};
 pub use metrics::Metrics;
 pub use state::{AppState, Shared};

@@ -6,6 +6,7 @@ use crate::keys::{ClaimsKeys, KeyRingHandle};
 use crate::oauth::{Clock, Mode, Store, TokenService, TokenVerifier};
 use crate::sandbox::Sandbox;
 
+use super::client_addr::TrustedProxies;
 use super::dialect::DialectPaths;
 use super::metrics::Metrics;
 
@@ -54,6 +55,8 @@ pub struct Shared {
     /// Fault injection and request capture; `None` in production, where
     /// neither exists.
     pub sandbox: Option<Arc<Sandbox>>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for AppState {

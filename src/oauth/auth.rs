@@ -1,64 +1,80 @@
-//! Client authentication on the hot path.
+//! Client authentication on the hot path, and under load, restarts and
+//! attack (SPEC §3, §9).
 //!
 //! A token must cost no password hash and no database round trip in the
-//! steady state, yet a change to a client must take effect within seconds on
-//! every instance. So:
-//! - client rows are cached in memory, and the cache is trusted only while
-//!   the change log has been polled recently (`fresh_until`); a change
-//!   evicts the client, and an instance that cannot reach its database stops
-//!   trusting its cache and answers `temporarily_unavailable`;
-//! - after one successful argon2id verification, an HMAC-SHA256 tag of the
-//!   presented secret (under a random per-process key) is kept beside the
-//!   cached client for that secret version; only the argon2 hash is stored;
-//! - verifications run on a fixed pool of hashing threads, behind per-client-id and
-//!   per-address throttles, so a flood of wrong secrets waits there instead
-//!   of starving the async runtime;
-//! - an unknown id is verified against a dummy hash so that it costs the
-//!   same as a wrong secret (RFC 6749 §10.2 makes the point for secrets).
+//! steady state, yet a change to a client must take effect within seconds
+//! on every instance, a right secret must never be refused because of
+//! others, and a failure must cost the same whether the id exists. So:
+//! - client rows are cached in memory, trusted only while the change log
+//!   has been polled recently (`fresh_until`); a change evicts the client,
+//!   and an instance that cannot reach its database answers
+//!   `temporarily_unavailable`. A used entry never expires on a timer;
+//! - after one argon2id verification, an HMAC-SHA256 tag of the presented
+//!   secret for that secret version (under a random per-process key) is
+//!   kept beside the cached client, and a presented value that matched none
+//!   of the live secrets is remembered as rejected for exactly that set of
+//!   secrets: it is refused again without hashing and without being
+//!   counted, until the client's secrets change;
+//! - concurrent cold requests share one store read and one verification
+//!   ([`SingleFlight`]), so a restart under load costs one hash per client;
+//! - verifications run on a fixed pool behind a bounded, per-address fair
+//!   queue ([`HashPool`]), charged to [`Throttle`]s by (id, address) and by
+//!   address, refunded when they match;
+//! - a failed verification always runs the same number of argon2 passes:
+//!   one per reading of the Basic header for each of [`MAX_LIVE_SECRETS`],
+//!   padded with a dummy hash, whether the id exists or not.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
 use hmac::{Hmac, Mac};
 use moka::sync::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use super::client::{AuthMethod, Client, ClientId};
 use super::error::{AuthFailure, TokenError};
-use super::hashpool::HashPool;
+use super::flight::SingleFlight;
+use super::hashpool::{HashPool, PoolError};
 use super::request::{Candidate, Credentials};
 use super::secret;
 use super::store::{Change, ClientStore, StoreError};
+use super::throttle::{address_key, Throttle};
+
+/// Live secrets a client has at most: the current one and, during a
+/// rotation's grace period, the previous one (a new rotation ends an older
+/// grace period). Every failed verification costs this many passes per
+/// reading, so that the count of live secrets cannot be told from outside.
+pub const MAX_LIVE_SECRETS: usize = 2;
 
 /// How many verified-secret tags a cached client keeps (secret versions ×
-/// presented values); more than two live secrets is unusual.
+/// presented values).
 const TAGS_PER_CLIENT: usize = 4;
+
+/// Rejected presentations remembered (a 32-byte key each).
+const REJECTED_CAPACITY: u64 = 16_384;
 
 /// Tuning of the authenticator, all explicit.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// Client rows kept in memory.
+    /// Client entries kept in memory.
     pub client_cache_size: u64,
-    /// How long a verified secret is remembered.
-    pub verified_ttl: Duration,
+    /// How long an unused client entry (and its verified secrets) stays in
+    /// memory; each use restarts it, so a busy client never goes cold.
+    pub idle_ttl: Duration,
     /// How long the cache is trusted after the last successful change poll.
     pub max_staleness_secs: i64,
-    /// Concurrent argon2 verifications (defaults to the number of cores).
+    /// Threads running argon2 verifications (defaults to the cores).
     pub hash_concurrency: usize,
-    /// How long a request may wait for a verification slot.
-    pub hash_queue_timeout: Duration,
-    /// Hash attempts per minute per client id (0 disables the throttle).
+    /// Verifications that may wait for a hashing thread (SPEC §9: 256).
+    pub hash_queue_size: usize,
+    /// Failed verifications per minute per (client id, address); 0 disables.
     pub throttle_client_per_minute: u32,
-    /// Hash attempts per minute per remote address (0 disables).
+    /// Failed verifications per minute per address; 0 disables.
     pub throttle_address_per_minute: u32,
 }
 
@@ -66,10 +82,10 @@ impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {
             client_cache_size: 32_768,
-            verified_ttl: Duration::from_secs(600),
+            idle_ttl: Duration::from_secs(3600),
             max_staleness_secs: 5,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            hash_queue_timeout: Duration::from_secs(5),
+            hash_queue_size: 256,
             throttle_client_per_minute: 10,
             throttle_address_per_minute: 120,
         }
@@ -78,27 +94,55 @@ impl Default for AuthSettings {
 
 struct CachedClient {
     client: Option<Arc<Client>>,
-    verified: Mutex<Vec<([u8; 32], i64)>>,
+    verified: Mutex<Vec<[u8; 32]>>,
     /// When this entry last queued a last-use record; one per minute is
     /// plenty, and it keeps the shared queue off the hot path.
     use_recorded_at: AtomicI64,
 }
 
 type HmacSha256 = Hmac<Sha256>;
+type Tag = [u8; 32];
+
+/// Counters of the authenticator's cold path, for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AuthStats {
+    /// argon2 passes run (dummy passes included).
+    pub hash_runs: u64,
+    /// Verification jobs queued.
+    pub verifications: u64,
+    /// Presentations refused from the rejected set, without hashing.
+    pub rejected_without_hashing: u64,
+    /// Requests refused by a throttle.
+    pub throttled: u64,
+    /// Jobs waiting for a hashing thread now.
+    pub queued: u64,
+    /// The most jobs ever waiting at once.
+    pub queue_peak: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hash_runs: Arc<AtomicU64>,
+    verifications: AtomicU64,
+    rejected_without_hashing: AtomicU64,
+    throttled: AtomicU64,
+}
 
 /// Authenticates clients; see the module documentation.
 pub struct Authenticator {
     store: Arc<dyn ClientStore>,
     clients: Cache<ClientId, Arc<CachedClient>>,
+    loads: SingleFlight<ClientId, Arc<CachedClient>>,
+    verifications: SingleFlight<Tag, Option<(i64, usize)>>,
+    rejected: Cache<Tag, ()>,
     generation: AtomicU64,
     fresh_until: AtomicI64,
     mac: HmacSha256,
-    dummy_phc: String,
-    hash_slots: Semaphore,
+    dummy_phc: Arc<str>,
     hash_pool: HashPool,
-    throttle_client: Option<DefaultKeyedRateLimiter<String>>,
-    throttle_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    throttle: Throttle,
     pending_uses: Mutex<HashMap<i64, i64>>,
+    counters: Counters,
     settings: AuthSettings,
 }
 
@@ -108,8 +152,14 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
-fn quota(per_minute: u32) -> Option<Quota> {
-    NonZeroU32::new(per_minute).map(Quota::per_minute)
+/// Length-prefixed, so that no two different inputs hash alike.
+fn put(mac: &mut HmacSha256, bytes: &[u8]) {
+    mac.update(&(bytes.len() as u64).to_be_bytes());
+    mac.update(bytes);
+}
+
+fn throttled(retry_after: Duration) -> TokenError {
+    TokenError::Throttled { retry_after }
 }
 
 impl Authenticator {
@@ -122,19 +172,25 @@ impl Authenticator {
             store,
             clients: Cache::builder()
                 .max_capacity(settings.client_cache_size)
-                .time_to_live(settings.verified_ttl)
+                .time_to_idle(settings.idle_ttl)
+                .build(),
+            loads: SingleFlight::default(),
+            verifications: SingleFlight::default(),
+            rejected: Cache::builder()
+                .max_capacity(REJECTED_CAPACITY)
+                .time_to_idle(settings.idle_ttl)
                 .build(),
             generation: AtomicU64::new(0),
             fresh_until: AtomicI64::new(i64::MIN),
             mac: <HmacSha256 as hmac::digest::KeyInit>::new(&(*hmac_key).into()),
-            dummy_phc: secret::dummy_hash()?,
-            hash_slots: Semaphore::new(settings.hash_concurrency.max(1)),
-            hash_pool: HashPool::new(settings.hash_concurrency.max(1))?,
-            throttle_client: quota(settings.throttle_client_per_minute)
-                .map(DefaultKeyedRateLimiter::keyed),
-            throttle_address: quota(settings.throttle_address_per_minute)
-                .map(DefaultKeyedRateLimiter::keyed),
+            dummy_phc: secret::dummy_hash()?.into(),
+            hash_pool: HashPool::new(settings.hash_concurrency.max(1), settings.hash_queue_size)?,
+            throttle: Throttle::new(
+                settings.throttle_client_per_minute,
+                settings.throttle_address_per_minute,
+            ),
             pending_uses: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
             settings,
         })
     }
@@ -156,15 +212,28 @@ impl Authenticator {
         }
     }
 
-    /// Drops throttle state for keys that have fully recovered; called
-    /// periodically so an id-spraying attacker cannot grow memory.
+    /// Runs the caches' pending evictions; called periodically.
     pub fn housekeeping(&self) {
-        if let Some(t) = &self.throttle_client {
-            t.retain_recent();
+        self.clients.run_pending_tasks();
+        self.rejected.run_pending_tasks();
+    }
+
+    /// The cold path's counters.
+    pub fn stats(&self) -> AuthStats {
+        let c = &self.counters;
+        AuthStats {
+            hash_runs: c.hash_runs.load(Ordering::Relaxed),
+            verifications: c.verifications.load(Ordering::Relaxed),
+            rejected_without_hashing: c.rejected_without_hashing.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+            queued: self.hash_pool.queued() as u64,
+            queue_peak: self.hash_pool.peak() as u64,
         }
-        if let Some(t) = &self.throttle_address {
-            t.retain_recent();
-        }
+    }
+
+    /// Throttle buckets held now (bounded; see `oauth::throttle`).
+    pub fn throttle_entries(&self) -> u64 {
+        self.throttle.entries()
     }
 
     /// Takes the batched last-use times to flush to the store.
@@ -173,62 +242,101 @@ impl Authenticator {
         map.drain().collect()
     }
 
-    async fn cached_client(
-        &self,
-        id: &ClientId,
-        now: i64,
-    ) -> Result<Arc<CachedClient>, TokenError> {
-        let fresh = now < self.fresh_until.load(Ordering::SeqCst);
-        if fresh {
-            if let Some(c) = self.clients.get(id) {
-                return Ok(c);
-            }
-        }
-        let generation = self.generation.load(Ordering::SeqCst);
-        let client = self.store.get_client(id).await.map_err(|e| match e {
-            StoreError::Unavailable(e) => TokenError::Unavailable(e),
-            other => TokenError::Internal(other.into()),
-        })?;
-        let entry = Arc::new(CachedClient {
-            client: client.map(Arc::new),
-            verified: Mutex::new(Vec::new()),
-            use_recorded_at: AtomicI64::new(0),
-        });
-        // A change that landed while we were reading must not be overwritten
-        // by the stale row we read.
-        if fresh && self.generation.load(Ordering::SeqCst) == generation {
-            self.clients.insert(id.clone(), entry.clone());
-        }
-        Ok(entry)
+    fn is_fresh(&self, now: i64) -> bool {
+        now < self.fresh_until.load(Ordering::SeqCst)
     }
 
-    fn tag(&self, id: &ClientId, secret_id: i64, presented: &SecretString) -> [u8; 32] {
+    /// The cached entry of `id`, if the cache may be trusted.
+    fn cached(&self, id: &ClientId, now: i64) -> Option<Arc<CachedClient>> {
+        self.is_fresh(now).then(|| self.clients.get(id)).flatten()
+    }
+
+    /// The entry of `id`, from the cache or from one shared store read.
+    async fn load(&self, id: &ClientId, now: i64) -> Result<Arc<CachedClient>, TokenError> {
+        if let Some(entry) = self.cached(id, now) {
+            return Ok(entry);
+        }
+        self.loads
+            .run(id, || async {
+                if let Some(entry) = self.cached(id, now) {
+                    return Ok(entry);
+                }
+                let generation = self.generation.load(Ordering::SeqCst);
+                let client = self.store.get_client(id).await.map_err(TokenError::from)?;
+                let entry = Arc::new(CachedClient {
+                    client: client.map(Arc::new),
+                    verified: Mutex::new(Vec::new()),
+                    use_recorded_at: AtomicI64::new(0),
+                });
+                // A change that landed while we were reading must not be
+                // overwritten by the stale row we read.
+                if self.is_fresh(now) && self.generation.load(Ordering::SeqCst) == generation {
+                    self.clients.insert(id.clone(), entry.clone());
+                }
+                Ok(entry)
+            })
+            .await
+    }
+
+    fn verified_tag(&self, id: &ClientId, secret_id: i64, presented: &SecretString) -> Tag {
         let mut mac = self.mac.clone();
-        mac.update(id.as_ref().as_bytes());
-        mac.update(&[0]);
+        put(&mut mac, b"verified");
+        put(&mut mac, id.as_ref().as_bytes());
         mac.update(&secret_id.to_be_bytes());
-        mac.update(presented.expose_secret().as_bytes());
+        put(&mut mac, presented.expose_secret().as_bytes());
         mac.finalize().into_bytes().into()
     }
 
-    fn throttled(&self, key: &str, peer: Option<IpAddr>) -> Option<Duration> {
-        let clock = DefaultClock::default();
-        let mut wait = None;
-        if let Some(t) = &self.throttle_client {
-            if let Err(not_until) = t.check_key(&key.to_owned()) {
-                wait = Some(not_until.wait_time_from(clock.now()));
-            }
+    /// The key of one presentation (id and every reading of the secret)
+    /// against one set of live secrets: what the rejected set remembers and
+    /// what concurrent identical requests share a verification by.
+    fn presentation_tag(&self, id: &ClientId, live: &[i64], secrets: &[&SecretString]) -> Tag {
+        let mut mac = self.mac.clone();
+        put(&mut mac, b"presented");
+        put(&mut mac, id.as_ref().as_bytes());
+        mac.update(&(live.len() as u64).to_be_bytes());
+        for s in live {
+            mac.update(&s.to_be_bytes());
         }
-        if let (Some(t), Some(ip)) = (&self.throttle_address, peer) {
-            if let Err(not_until) = t.check_key(&ip) {
-                let w = not_until.wait_time_from(clock.now());
-                wait = Some(wait.map_or(w, |x: Duration| x.max(w)));
-            }
+        for s in secrets {
+            put(&mut mac, s.expose_secret().as_bytes());
         }
-        wait
+        mac.finalize().into_bytes().into()
+    }
+
+    fn pair_key(&self, key: &str, address: IpAddr) -> [u8; 16] {
+        let mut mac = self.mac.clone();
+        put(&mut mac, b"throttle");
+        put(&mut mac, key.as_bytes());
+        put(&mut mac, address.to_string().as_bytes());
+        let full: Tag = mac.finalize().into_bytes().into();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+
+    /// A secret version of `client` this presentation was verified for.
+    fn remembered(
+        &self,
+        entry: &CachedClient,
+        client: &Client,
+        readings: &[&Candidate],
+        live: &[i64],
+    ) -> Option<i64> {
+        let verified = entry.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.is_empty() {
+            return None;
+        }
+        readings.iter().find_map(|c| {
+            live.iter().copied().find(|&sid| {
+                let tag = self.verified_tag(&client.id, sid, &c.secret);
+                verified.iter().any(|t| bool::from(t.ct_eq(&tag)))
+            })
+        })
     }
 
     /// Authenticates the presented credentials and returns the client.
+    /// `peer` is the client's address (after trusted proxies).
     pub async fn authenticate(
         &self,
         credentials: &Credentials,
@@ -239,72 +347,216 @@ impl Authenticator {
             Credentials::Secret { method, candidates } => (*method, candidates),
             Credentials::Public(id) => return self.authenticate_public(id, now).await,
         };
-        // Of the readings of the Basic header, the first whose id exists wins.
+        let address = address_key(peer);
+        // Of the readings of the Basic header, the first whose id exists
+        // wins. Cached entries are consulted before anything that costs.
         let mut found = None;
+        let mut all_cached = true;
         for c in candidates {
-            let entry = self.cached_client(&c.id, now).await?;
-            if entry.client.is_some() {
-                found = Some((c, entry));
-                break;
+            match self.cached(&c.id, now) {
+                Some(entry) if entry.client.is_some() => {
+                    found = Some((c.id.clone(), entry));
+                    break;
+                }
+                Some(_) => {}
+                None => all_cached = false,
             }
         }
-        let Some((first, entry)) = found else {
-            self.verify_dummy(candidates.first(), peer).await?;
-            return Err(TokenError::InvalidClient(AuthFailure::UnknownClient));
-        };
-        let Some(client) = entry.client.as_ref() else {
-            return Err(TokenError::InvalidClient(AuthFailure::UnknownClient));
-        };
-        let readings: Vec<&Candidate> = candidates.iter().filter(|c| c.id == first.id).collect();
-        let live: Vec<_> = client.secrets.iter().filter(|s| s.is_live(now)).collect();
-
-        // Fast path: a secret verified before, for a secret version still live.
-        let mut ok = None;
-        'outer: for c in &readings {
-            for s in &live {
-                let tag = self.tag(&client.id, s.id, &c.secret);
-                let verified = entry.verified.lock().unwrap_or_else(|e| e.into_inner());
-                let ttl = self.settings.verified_ttl.as_secs() as i64;
-                if verified
-                    .iter()
-                    .any(|(t, at)| bool::from(t.ct_eq(&tag)) && now - at < ttl)
-                {
-                    ok = Some(s.id);
-                    break 'outer;
+        if found.is_none() && !all_cached {
+            // An address already throttled costs no store read.
+            if let Some(wait) = self.throttle.address_blocked(address, Instant::now()) {
+                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                return Err(throttled(wait));
+            }
+            for c in candidates {
+                let entry = self.load(&c.id, now).await?;
+                if entry.client.is_some() {
+                    found = Some((c.id.clone(), entry));
+                    break;
                 }
             }
         }
-
-        if ok.is_none() {
-            if let Some(wait) = self.throttled(client.id.as_ref(), peer) {
-                return Err(TokenError::Throttled { retry_after: wait });
-            }
-            let jobs: Vec<(i64, String, SecretString)> = readings
+        // An unknown id is verified as the first reading's, against no
+        // secrets: the same passes, the same throttles, the same memory.
+        let (id, entry) = match found {
+            Some(f) => f,
+            None => (
+                candidates[0].id.clone(),
+                Arc::new(CachedClient {
+                    client: None,
+                    verified: Mutex::new(Vec::new()),
+                    use_recorded_at: AtomicI64::new(0),
+                }),
+            ),
+        };
+        let client = entry.client.clone();
+        let readings: Vec<&Candidate> = candidates.iter().filter(|c| c.id == id).collect();
+        let live: Vec<i64> = client.as_ref().map_or_else(Vec::new, |c| {
+            c.secrets
                 .iter()
-                .flat_map(|c| live.iter().map(|s| (s.id, s.phc.clone(), c.secret.clone())))
-                .collect();
-            let matched = self.verify_blocking(jobs).await?;
-            if let Some((secret_id, presented)) = matched {
-                let tag = self.tag(&client.id, secret_id, &presented);
-                let mut verified = entry.verified.lock().unwrap_or_else(|e| e.into_inner());
-                if verified.len() >= TAGS_PER_CLIENT {
-                    verified.remove(0);
-                }
-                verified.push((tag, now));
-                ok = Some(secret_id);
-            }
+                .filter(|s| s.is_live(now))
+                .map(|s| s.id)
+                .collect()
+        });
+
+        let mut matched = match &client {
+            Some(c) => self.remembered(&entry, c, &readings, &live),
+            None => None,
+        };
+        if matched.is_none() {
+            let secrets: Vec<&SecretString> = readings.iter().map(|c| &c.secret).collect();
+            let presentation = self.presentation_tag(&id, &live, &secrets);
+            matched = self
+                .verify_presentation(
+                    presentation,
+                    &id,
+                    &entry,
+                    &readings,
+                    candidates.len(),
+                    &live,
+                    address,
+                )
+                .await?;
         }
 
         // Checked after the hash so that a disabled client costs the same.
-        let Some(secret_id) = ok else {
-            return Err(TokenError::InvalidClient(AuthFailure::WrongSecret));
+        let (Some(client), Some(secret_id)) = (client, matched) else {
+            return Err(TokenError::InvalidClient(if entry.client.is_some() {
+                AuthFailure::WrongSecret
+            } else {
+                AuthFailure::UnknownClient
+            }));
         };
         if !client.enabled {
             return Err(TokenError::InvalidClient(AuthFailure::Disabled));
         }
-        if method != AuthMethod::ClientSecretBasic && !client.auth_methods.contains(&method) {
+        if !client.auth_methods.contains(&method) {
             return Err(TokenError::InvalidClient(AuthFailure::MethodNotAllowed));
         }
+        self.note_use(&entry, secret_id, now);
+        Ok(client)
+    }
+
+    /// The cold path: refuses a presentation already found wrong, or runs
+    /// one verification (shared by concurrent identical requests), charged
+    /// to the throttles while it runs and kept there if it fails.
+    #[allow(clippy::too_many_arguments)]
+    async fn verify_presentation(
+        &self,
+        presentation: Tag,
+        id: &ClientId,
+        entry: &Arc<CachedClient>,
+        readings: &[&Candidate],
+        candidates: usize,
+        live: &[i64],
+        address: IpAddr,
+    ) -> Result<Option<i64>, TokenError> {
+        if self.rejected.contains_key(&presentation) {
+            self.counters
+                .rejected_without_hashing
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let outcome = self
+            .verifications
+            .run(&presentation, || async {
+                // A verification that finished since our checks decides.
+                if self.rejected.contains_key(&presentation) {
+                    return Ok::<_, TokenError>(None);
+                }
+                if let Some(c) = &entry.client {
+                    if let Some(sid) = self.remembered(entry, c, readings, live) {
+                        return Ok(Some((sid, usize::MAX)));
+                    }
+                }
+                let charge = self
+                    .throttle
+                    .charge(self.pair_key(id.as_ref(), address), address, Instant::now())
+                    .map_err(|wait| {
+                        self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                        throttled(wait)
+                    })?;
+                let job = self.job(entry, readings, candidates, live);
+                self.counters.verifications.fetch_add(1, Ordering::Relaxed);
+                let span = tracing::Span::current();
+                let result = self
+                    .hash_pool
+                    .run(address, move || {
+                        let _enter = span.enter();
+                        job()
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        // 503 with Retry-After (SPEC §9), mapped in http::errors.
+                        PoolError::Full => TokenError::Unavailable(e.into()),
+                        PoolError::Stopped => TokenError::Internal(e.into()),
+                    })?;
+                match result {
+                    Some((sid, reading)) => {
+                        drop(charge);
+                        if let Some(c) = &entry.client {
+                            let tag = self.verified_tag(&c.id, sid, &readings[reading].secret);
+                            let mut verified =
+                                entry.verified.lock().unwrap_or_else(|e| e.into_inner());
+                            if verified.len() >= TAGS_PER_CLIENT {
+                                verified.remove(0);
+                            }
+                            verified.push(tag);
+                        }
+                        Ok(Some((sid, reading)))
+                    }
+                    None => {
+                        charge.keep();
+                        self.rejected.insert(presentation, ());
+                        Ok(None)
+                    }
+                }
+            })
+            .await?;
+        Ok(outcome.map(|(sid, _)| sid))
+    }
+
+    /// The verification job: every reading against every live secret,
+    /// stopping at a match, padded with dummy passes so that a failure
+    /// always costs `candidates × MAX_LIVE_SECRETS` passes.
+    fn job(
+        &self,
+        entry: &CachedClient,
+        readings: &[&Candidate],
+        candidates: usize,
+        live: &[i64],
+    ) -> impl FnOnce() -> Option<(i64, usize)> + Send + 'static {
+        let phcs: Vec<(i64, String)> = entry.client.as_ref().map_or_else(Vec::new, |c| {
+            c.secrets
+                .iter()
+                .filter(|s| live.contains(&s.id))
+                .map(|s| (s.id, s.phc.clone()))
+                .collect()
+        });
+        let secrets: Vec<SecretString> = readings.iter().map(|c| c.secret.clone()).collect();
+        let padding = (candidates * MAX_LIVE_SECRETS).saturating_sub(secrets.len() * phcs.len());
+        let dummy = self.dummy_phc.clone();
+        let runs = self.counters.hash_runs.clone();
+        let fallback: SecretString = String::new().into();
+        move || {
+            for (i, presented) in secrets.iter().enumerate() {
+                for (sid, phc) in &phcs {
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    if secret::verify_secret(phc, presented) {
+                        return Some((*sid, i));
+                    }
+                }
+            }
+            let presented = secrets.first().unwrap_or(&fallback);
+            for _ in 0..padding {
+                runs.fetch_add(1, Ordering::Relaxed);
+                let _ = secret::verify_secret(&dummy, presented);
+            }
+            None
+        }
+    }
+
+    fn note_use(&self, entry: &CachedClient, secret_id: i64, now: i64) {
         let last = entry.use_recorded_at.load(Ordering::Relaxed);
         if now - last >= 60
             && entry
@@ -317,7 +569,6 @@ impl Authenticator {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(secret_id, now);
         }
-        Ok(client.clone())
     }
 
     /// A public client (RFC 6749 §2.1) proves nothing but its id; only
@@ -327,7 +578,7 @@ impl Authenticator {
         id: &ClientId,
         now: i64,
     ) -> Result<Arc<Client>, TokenError> {
-        let entry = self.cached_client(id, now).await?;
+        let entry = self.load(id, now).await?;
         let client = entry
             .client
             .as_ref()
@@ -342,8 +593,9 @@ impl Authenticator {
     }
 
     /// Verifies a resource owner's password (password grant) on the same
-    /// bounded pool and behind the same throttles as client secrets, keyed
-    /// by username; an unknown user is verified against the dummy hash.
+    /// pool and behind the same throttles as client secrets, keyed by
+    /// username; an unknown user is verified against the dummy hash.
+    /// Concurrent identical attempts share one verification.
     pub async fn verify_password(
         &self,
         username: &str,
@@ -351,244 +603,58 @@ impl Authenticator {
         password: &SecretString,
         peer: Option<IpAddr>,
     ) -> Result<bool, TokenError> {
+        let address = address_key(peer);
+        let known = phc.is_some();
+        let phc: Arc<str> = phc.map_or_else(|| self.dummy_phc.clone(), Arc::from);
+        let key = {
+            let mut mac = self.mac.clone();
+            put(&mut mac, b"password");
+            put(&mut mac, username.as_bytes());
+            put(&mut mac, phc.as_bytes());
+            put(&mut mac, password.expose_secret().as_bytes());
+            let tag: Tag = mac.finalize().into_bytes().into();
+            tag
+        };
         // A NUL prefix keeps usernames apart from client ids (printable ASCII).
-        if let Some(wait) = self.throttled(&format!("\0user:{username}"), peer) {
-            return Err(TokenError::Throttled { retry_after: wait });
-        }
-        let phc = phc.unwrap_or(&self.dummy_phc).to_owned();
-        let known = phc != self.dummy_phc;
+        let pair = self.pair_key(&format!("\0user:{username}"), address);
         let matched = self
-            .verify_blocking(vec![(0, phc, password.clone())])
+            .verifications
+            .run(&key, || async {
+                let charge = self
+                    .throttle
+                    .charge(pair, address, Instant::now())
+                    .map_err(throttled)?;
+                let runs = self.counters.hash_runs.clone();
+                let password = password.clone();
+                let ok = self
+                    .hash_pool
+                    .run(address, move || {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        secret::verify_secret(&phc, &password)
+                    })
+                    .await
+                    .map_err(|e| TokenError::Unavailable(e.into()))?;
+                if ok {
+                    drop(charge);
+                    Ok::<_, TokenError>(Some((0, 0)))
+                } else {
+                    charge.keep();
+                    Ok(None)
+                }
+            })
             .await?;
         Ok(known && matched.is_some())
     }
+}
 
-    async fn verify_dummy(
-        &self,
-        c: Option<&Candidate>,
-        peer: Option<IpAddr>,
-    ) -> Result<(), TokenError> {
-        let Some(c) = c else { return Ok(()) };
-        if let Some(wait) = self.throttled(c.id.as_ref(), peer) {
-            return Err(TokenError::Throttled { retry_after: wait });
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(e) => TokenError::Unavailable(e),
+            other => TokenError::Internal(other.into()),
         }
-        self.verify_blocking(vec![(0, self.dummy_phc.clone(), c.secret.clone())])
-            .await
-            .map(|_| ())
-    }
-
-    /// Runs argon2 verifications on the blocking pool, at most
-    /// `hash_concurrency` at a time; returns the first match.
-    async fn verify_blocking(
-        &self,
-        jobs: Vec<(i64, String, SecretString)>,
-    ) -> Result<Option<(i64, SecretString)>, TokenError> {
-        let permit =
-            tokio::time::timeout(self.settings.hash_queue_timeout, self.hash_slots.acquire())
-                .await
-                .map_err(|_| TokenError::Unavailable(anyhow::anyhow!("verification queue full")))?
-                .map_err(|e| TokenError::Internal(e.into()))?;
-        let span = tracing::Span::current();
-        let result = self
-            .hash_pool
-            .run(move || {
-                let _enter = span.enter();
-                jobs.into_iter()
-                    .find(|(_, phc, secret)| secret::verify_secret(phc, secret))
-                    .map(|(id, _, secret)| (id, secret))
-            })
-            .await
-            .map_err(TokenError::Internal);
-        drop(permit);
-        result
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-    use std::sync::atomic::Ordering;
-
-    use super::*;
-    use crate::oauth::request::credentials;
-    use crate::oauth::scope::ScopeSet;
-    use crate::oauth::store::memory::MemoryStore;
-    use crate::oauth::{GrantType, StoredSecret};
-
-    const NOW: i64 = 1_800_000_000;
-
-    fn client(id: &str, secret: &str) -> Client {
-        Client {
-            id: ClientId::parse(id).unwrap(),
-            name: None,
-            scopes: ScopeSet::parse("transaction").unwrap(),
-            default_scopes: None,
-            ttl: None,
-            audience: None,
-            grants: BTreeSet::from([GrantType::ClientCredentials]),
-            auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
-            alg: crate::keys::Alg::Es256,
-            allowed_audiences: Default::default(),
-            can_introspect: false,
-            enabled: true,
-            created_at: NOW,
-            updated_at: NOW,
-            secrets: vec![StoredSecret {
-                id: 1,
-                phc: secret::hash_secret(&secret.to_owned().into()).unwrap(),
-                created_at: NOW,
-                expires_at: None,
-                last_used_at: None,
-            }],
-        }
-    }
-
-    fn basic(id: &str, secret: &str) -> Credentials {
-        use base64::Engine as _;
-        let h = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-        );
-        credentials(Some(&h), None, None).unwrap()
-    }
-
-    async fn setup() -> (Arc<MemoryStore>, Authenticator) {
-        let store = Arc::new(MemoryStore::default());
-        store
-            .create_client(&client("shop", "s3cret"))
-            .await
-            .unwrap();
-        let settings = AuthSettings {
-            throttle_client_per_minute: 0,
-            throttle_address_per_minute: 0,
-            ..AuthSettings::default()
-        };
-        let auth = Authenticator::new(store.clone(), settings).unwrap();
-        auth.mark_fresh(NOW);
-        (store, auth)
-    }
-
-    #[tokio::test]
-    async fn a_verified_secret_is_served_from_memory_without_a_store_read() {
-        let (store, auth) = setup().await;
-        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
-            .await
-            .unwrap();
-        let reads = store.reads.load(Ordering::SeqCst);
-        for _ in 0..10 {
-            auth.authenticate(&basic("shop", "s3cret"), None, NOW)
-                .await
-                .unwrap();
-        }
-        assert_eq!(store.reads.load(Ordering::SeqCst), reads);
-    }
-
-    #[tokio::test]
-    async fn the_cache_never_accepts_a_wrong_secret() {
-        let (_store, auth) = setup().await;
-        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
-            .await
-            .unwrap();
-        for wrong in ["s3cre", "s3cret ", "S3cret", ""] {
-            let r = auth.authenticate(&basic("shop", wrong), None, NOW).await;
-            assert!(
-                matches!(r, Err(TokenError::InvalidClient(AuthFailure::WrongSecret))),
-                "{wrong:?}"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn a_change_evicts_the_client_and_its_verified_secrets() {
-        let (store, auth) = setup().await;
-        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
-            .await
-            .unwrap();
-        let mut c = store
-            .get_client(&ClientId::parse("shop").unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        c.enabled = false;
-        store.update_client(&c).await.unwrap();
-        // Until the change log says so, the cached copy is used...
-        assert!(auth
-            .authenticate(&basic("shop", "s3cret"), None, NOW)
-            .await
-            .is_ok());
-        // ...and the moment it does, the client is refused.
-        auth.apply(&Change::Client(c.id.clone()));
-        let r = auth.authenticate(&basic("shop", "s3cret"), None, NOW).await;
-        assert!(matches!(
-            r,
-            Err(TokenError::InvalidClient(AuthFailure::Disabled))
-        ));
-    }
-
-    #[tokio::test]
-    async fn a_stale_cache_is_not_trusted_and_a_dead_store_means_unavailable() {
-        let (store, auth) = setup().await;
-        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
-            .await
-            .unwrap();
-        store.fail.store(true, Ordering::SeqCst);
-        // Within the staleness bound the cached client still works.
-        assert!(auth
-            .authenticate(&basic("shop", "s3cret"), None, NOW + 4)
-            .await
-            .is_ok());
-        // Past it, the store must be asked, and it is down.
-        let r = auth
-            .authenticate(&basic("shop", "s3cret"), None, NOW + 6)
-            .await;
-        assert!(matches!(r, Err(TokenError::Unavailable(_))));
-    }
-
-    #[tokio::test]
-    async fn an_expired_grace_secret_stops_working_even_when_cached() {
-        let (store, auth) = setup().await;
-        auth.authenticate(&basic("shop", "s3cret"), None, NOW)
-            .await
-            .unwrap();
-        let new_phc = secret::hash_secret(&"n3w".to_owned().into()).unwrap();
-        let id = ClientId::parse("shop").unwrap();
-        store
-            .rotate_secret(&id, &new_phc, NOW, NOW + 60)
-            .await
-            .unwrap();
-        auth.apply(&Change::Client(id));
-        auth.mark_fresh(NOW + 30);
-        assert!(auth
-            .authenticate(&basic("shop", "s3cret"), None, NOW + 30)
-            .await
-            .is_ok());
-        assert!(auth
-            .authenticate(&basic("shop", "n3w"), None, NOW + 30)
-            .await
-            .is_ok());
-        auth.mark_fresh(NOW + 61);
-        let r = auth
-            .authenticate(&basic("shop", "s3cret"), None, NOW + 61)
-            .await;
-        assert!(matches!(
-            r,
-            Err(TokenError::InvalidClient(AuthFailure::WrongSecret))
-        ));
-        assert!(auth
-            .authenticate(&basic("shop", "n3w"), None, NOW + 61)
-            .await
-            .is_ok());
-    }
-
-    #[tokio::test]
-    async fn an_unknown_client_is_refused_after_a_dummy_verification() {
-        let (_store, auth) = setup().await;
-        let r = auth
-            .authenticate(&basic("ghost", "s3cret"), None, NOW)
-            .await;
-        assert!(matches!(
-            r,
-            Err(TokenError::InvalidClient(AuthFailure::UnknownClient))
-        ));
-    }
-}
+mod tests;

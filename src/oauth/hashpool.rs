@@ -1,78 +1,308 @@
-//! A fixed pool of threads for argon2id verifications.
+//! A fixed pool of threads for argon2id verifications, fed by a bounded
+//! queue that serves client addresses round-robin (SPEC §9).
 //!
-//! Each verification needs a work area of m KiB (7 MiB; 19 MiB for hashes
-//! made with ficha's former setting). On tokio's blocking pool, successive
-//! verifications land on ever new threads, and glibc keeps a freed block of
-//! that size in each thread's arena: the resident size grew past 130 MiB in
-//! a benchmark warm-up. A fixed set of threads bounds it to
-//! one block per thread, and doubles as the concurrency bound.
+//! - Fixed threads: each verification needs a work area of m KiB (7 MiB;
+//!   19 MiB for hashes made with ficha's former setting). On tokio's
+//!   blocking pool, successive verifications landed on ever new threads and
+//!   glibc kept a freed block in each thread's arena (past 130 MiB in a
+//!   warm-up); a fixed set of threads bounds it to one block per thread, and
+//!   is the concurrency bound.
+//! - Bounded queue: a flood cannot pile up work without limit; when it is
+//!   full the caller is told at once ([`PoolError::Full`]) and answers 503.
+//! - Round-robin by address: one address's burst delays another address's
+//!   job by about one job per thread, not by the whole burst.
+//! - Cancellation: a caller that goes away takes its job out of the queue,
+//!   so hung-up requests leave no argon2 work behind.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Condvar, Mutex};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The pool; dropping it lets its threads finish their queue and exit.
-#[derive(Debug)]
+/// Why a job could not be run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PoolError {
+    /// The queue holds its maximum of jobs.
+    #[error("the hashing queue is full")]
+    Full,
+    /// The pool has stopped.
+    #[error("the hashing pool has stopped")]
+    Stopped,
+}
+
+#[derive(Default)]
+struct Queue {
+    by_address: HashMap<IpAddr, VecDeque<(u64, Job)>>,
+    /// Addresses with queued jobs, in serving order.
+    ring: VecDeque<IpAddr>,
+    len: usize,
+    peak: usize,
+    next_id: u64,
+    stopped: bool,
+}
+
+impl Queue {
+    fn pop(&mut self) -> Option<Job> {
+        let address = self.ring.pop_front()?;
+        let jobs = self.by_address.get_mut(&address)?;
+        let (_, job) = jobs.pop_front()?;
+        if jobs.is_empty() {
+            self.by_address.remove(&address);
+        } else {
+            self.ring.push_back(address);
+        }
+        self.len -= 1;
+        Some(job)
+    }
+
+    fn cancel(&mut self, address: IpAddr, id: u64) {
+        let Some(jobs) = self.by_address.get_mut(&address) else {
+            return;
+        };
+        if let Some(at) = jobs.iter().position(|(j, _)| *j == id) {
+            jobs.remove(at);
+            self.len -= 1;
+            if jobs.is_empty() {
+                self.by_address.remove(&address);
+                self.ring.retain(|a| *a != address);
+            }
+        }
+    }
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The pool; dropping it stops its threads once they finish their job.
 pub struct HashPool {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for HashPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashPool")
+            .field("capacity", &self.shared.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for HashPool {
+    fn drop(&mut self) {
+        self.shared.lock().stopped = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+/// Takes a queued job back out if its caller stops waiting.
+struct Ticket<'a> {
+    shared: &'a Shared,
+    address: IpAddr,
+    id: u64,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().cancel(self.address, self.id);
+    }
 }
 
 impl HashPool {
-    /// Starts `threads` worker threads.
-    pub fn new(threads: usize) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+    /// Starts `threads` workers behind a queue of at most `capacity` jobs.
+    pub fn new(threads: usize, capacity: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+        });
         for i in 0..threads.max(1) {
-            let rx = rx.clone();
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("ficha-argon2-{i}"))
-                .spawn(move || loop {
-                    let job = {
-                        let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
-                        guard.recv()
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => break,
-                    }
-                })?;
+                .spawn(move || worker(&shared))?;
         }
-        Ok(HashPool {
-            jobs: Mutex::new(tx),
-        })
+        Ok(HashPool { shared })
     }
 
-    /// Runs `f` on a pool thread and awaits its result.
+    /// Queues `f` on behalf of `address` and awaits its result. Dropping
+    /// the returned future before the job starts removes it from the queue.
     pub async fn run<T: Send + 'static>(
         &self,
+        address: IpAddr,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T, PoolError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
         });
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job)
-            .map_err(|_| anyhow::anyhow!("the hashing pool has stopped"))?;
-        rx.await
-            .map_err(|_| anyhow::anyhow!("a hashing job was dropped"))
+        let id = {
+            let mut guard = self.shared.lock();
+            let q = &mut *guard;
+            if q.stopped {
+                return Err(PoolError::Stopped);
+            }
+            if q.len >= self.shared.capacity {
+                return Err(PoolError::Full);
+            }
+            let id = q.next_id;
+            q.next_id += 1;
+            let jobs = q.by_address.entry(address).or_default();
+            if jobs.is_empty() {
+                q.ring.push_back(address);
+            }
+            jobs.push_back((id, job));
+            q.len += 1;
+            q.peak = q.peak.max(q.len);
+            id
+        };
+        self.shared.ready.notify_one();
+        let _ticket = Ticket {
+            shared: &self.shared,
+            address,
+            id,
+        };
+        rx.await.map_err(|_| PoolError::Stopped)
+    }
+
+    /// Jobs waiting now.
+    pub fn queued(&self) -> usize {
+        self.shared.lock().len
+    }
+
+    /// The most jobs ever waiting at once.
+    pub fn peak(&self) -> usize {
+        self.shared.lock().peak
+    }
+}
+
+fn worker(shared: &Shared) {
+    loop {
+        let job = {
+            let mut q = shared.lock();
+            loop {
+                if q.stopped {
+                    return;
+                }
+                if let Some(job) = q.pop() {
+                    break job;
+                }
+                q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        job();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
     use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 3));
+
+    /// A pool whose single thread is held until the returned sender fires.
+    async fn blocked_pool(capacity: usize) -> (Arc<HashPool>, std::sync::mpsc::Sender<()>) {
+        let pool = Arc::new(HashPool::new(1, capacity).unwrap());
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let p = pool.clone();
+        tokio::spawn(async move {
+            p.run(A, move || {
+                let _ = started_tx.send(());
+                let _ = wait.recv();
+            })
+            .await
+        });
+        started.await.unwrap();
+        (pool, release)
+    }
 
     #[tokio::test]
     async fn jobs_run_on_the_pool_threads() {
-        let pool = HashPool::new(2).unwrap();
+        let pool = HashPool::new(2, 8).unwrap();
         let name = pool
-            .run(|| std::thread::current().name().map(str::to_owned))
+            .run(A, || std::thread::current().name().map(str::to_owned))
             .await
             .unwrap();
         assert!(name.unwrap().starts_with("ficha-argon2-"));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let (pool, release) = blocked_pool(2).await;
+        let queued: Vec<_> = (0..2)
+            .map(|_| {
+                let p = pool.clone();
+                tokio::spawn(async move { p.run(A, || ()).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.queued(), 2);
+        assert_eq!(pool.run(B, || ()).await, Err(PoolError::Full));
+        release.send(()).unwrap();
+        for q in queued {
+            assert_eq!(q.await.unwrap(), Ok(()));
+        }
+        assert_eq!(pool.peak(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_job_leaves_the_queue_and_never_runs() {
+        let (pool, release) = blocked_pool(8).await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let p = pool.clone();
+        let waiting = tokio::spawn(async move {
+            p.run(A, move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.queued(), 1);
+        waiting.abort();
+        let _ = waiting.await;
+        assert_eq!(pool.queued(), 0);
+        release.send(()).unwrap();
+        pool.run(B, || ()).await.unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn addresses_are_served_round_robin() {
+        let (pool, release) = blocked_pool(64).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        // A burst of ten from A, then one from B: B's job runs second, not
+        // eleventh.
+        for (i, address) in std::iter::repeat_n(A, 10).chain([B]).enumerate() {
+            let (p, order) = (pool.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                p.run(address, move || {
+                    order.lock().unwrap().push((i, address));
+                })
+                .await
+            }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        release.send(()).unwrap();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let order = order.lock().unwrap();
+        assert_eq!(order.len(), 11);
+        assert_eq!(order[1], (10, B), "{order:?}");
     }
 }

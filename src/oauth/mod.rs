@@ -9,16 +9,18 @@ mod client;
 mod clock;
 mod denylist;
 mod error;
+mod flight;
 mod hashpool;
 mod request;
 mod scope;
 mod secret;
 mod store;
+mod throttle;
 mod token;
 mod user;
 mod verify;
 
-pub use auth::{AuthSettings, Authenticator};
+pub use auth::{AuthSettings, AuthStats, Authenticator, MAX_LIVE_SECRETS};
 pub use client::{
     generate_secret, parse_audiences, parse_list, AuthMethod, Client, ClientId, GrantType,
     InvalidValue, StoredSecret, ANY_AUDIENCE,

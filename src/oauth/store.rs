@@ -60,8 +60,9 @@ pub trait ClientStore: Send + Sync {
     async fn update_client(&self, client: &Client) -> Result<(), StoreError>;
     /// Deletes a client and its secrets; `NotFound` if absent.
     async fn delete_client(&self, id: &ClientId, now: i64) -> Result<(), StoreError>;
-    /// Adds a new secret and makes every other live secret of the client
-    /// expire at `old_expire_at` (rotation with grace).
+    /// Adds a new secret, makes the current one expire at `old_expire_at`
+    /// (rotation with grace) and ends any older grace period at `now`, so
+    /// that a client never has more than two live secrets.
     async fn rotate_secret(
         &self,
         id: &ClientId,
@@ -214,9 +215,13 @@ pub mod memory {
             self.check()?;
             let mut map = self.map();
             let c = map.get_mut(id).ok_or(StoreError::NotFound)?;
+            // At most two live secrets: the current one keeps the grace
+            // period, an older one still in its grace period ends now.
             for s in &mut c.secrets {
-                if s.expires_at.is_none_or(|e| e > old_expire_at) {
-                    s.expires_at = Some(old_expire_at);
+                match s.expires_at {
+                    None => s.expires_at = Some(old_expire_at),
+                    Some(e) if e > now => s.expires_at = Some(now),
+                    Some(_) => {}
                 }
             }
             let next = c.secrets.iter().map(|s| s.id).max().unwrap_or(0) + 1;

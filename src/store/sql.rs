@@ -447,9 +447,21 @@ macro_rules! sql_store {
                 if touched.rows_affected() == 0 {
                     return Err($crate::oauth::StoreError::NotFound);
                 }
+                // At most two live secrets (oauth::auth::MAX_LIVE_SECRETS):
+                // an older secret still in a grace period ends now, the
+                // current one gets the new grace period.
                 sqlx::query(
                     "UPDATE client_secrets SET expires_at = $2 \
-                     WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+                     WHERE client_id = $1 AND expires_at IS NOT NULL AND expires_at > $2",
+                )
+                .bind(id.as_ref())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query(
+                    "UPDATE client_secrets SET expires_at = $2 \
+                     WHERE client_id = $1 AND expires_at IS NULL",
                 )
                 .bind(id.as_ref())
                 .bind(old_expire_at)

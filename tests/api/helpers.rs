@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ficha::config::Config;
-use ficha::http::DialectPaths;
+use ficha::http::{DialectPaths, TrustedProxies};
 use ficha::oauth::{AuthSettings, Clock, ManualClock, Mode, SystemClock};
 use ficha::startup::Application;
 use ficha::store::PoolSettings;
@@ -105,6 +105,9 @@ pub struct Options {
     pub throttle_client_per_minute: u32,
     pub throttle_address_per_minute: u32,
     pub dialect_paths: DialectPaths,
+    pub trusted_proxies: TrustedProxies,
+    pub hash_concurrency: usize,
+    pub hash_queue_size: usize,
 }
 
 impl Default for Options {
@@ -116,6 +119,9 @@ impl Default for Options {
             throttle_client_per_minute: 1000,
             throttle_address_per_minute: 10_000,
             dialect_paths: DialectPaths::default(),
+            trusted_proxies: TrustedProxies::default(),
+            hash_concurrency: AuthSettings::default().hash_concurrency,
+            hash_queue_size: AuthSettings::default().hash_queue_size,
         }
     }
 }
@@ -154,10 +160,13 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         auth: AuthSettings {
             throttle_client_per_minute: opts.throttle_client_per_minute,
             throttle_address_per_minute: opts.throttle_address_per_minute,
+            hash_concurrency: opts.hash_concurrency,
+            hash_queue_size: opts.hash_queue_size,
             ..AuthSettings::default()
         },
         refresh_ttl: ficha::oauth::DEFAULT_REFRESH_TTL,
         dialect_paths: opts.dialect_paths.clone(),
+        trusted_proxies: opts.trusted_proxies.clone(),
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
     }
 }

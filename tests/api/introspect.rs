@@ -231,13 +231,10 @@ async fn introspection_failures_are_throttled_like_the_token_endpoint() {
     .unwrap();
     let (rs, _) = app.create_client(&["--scopes", "transaction", "--introspect"]);
     let mut statuses = Vec::new();
-    for _ in 0..5 {
+    for i in 0..5 {
+        let guess = format!("guess-{i}");
         let resp = app
-            .post_form(
-                "/oauth2/introspect",
-                Some((&rs, "guess")),
-                &[("token", "x")],
-            )
+            .post_form("/oauth2/introspect", Some((&rs, &guess)), &[("token", "x")])
             .await;
         if resp.status() == 429 {
             assert!(resp.headers().contains_key("retry-after"));

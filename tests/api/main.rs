@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod attack;
 mod auth_verify;
 mod cli;
 mod cluster;

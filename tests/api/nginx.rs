@@ -297,3 +297,66 @@ async fn nginx_auth_request_guards_the_transaction_endpoints() {
     drop(nginx);
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_the_throttles_see_each_client_address() {
+    let bin = match nginx_binary() {
+        Ok(bin) => bin,
+        Err(why) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("nginx with auth_request is required in CI: {why}");
+            }
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    // nginx reaches ficha from 127.0.0.1: that is the proxy to trust.
+    let app = TestApp::spawn_on(
+        crate::helpers::Backend::from_env(),
+        crate::helpers::Options {
+            throttle_client_per_minute: 1000,
+            throttle_address_per_minute: 3,
+            trusted_proxies: "127.0.0.1".parse().unwrap(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let wallet = spawn_wallet().await;
+    let nginx = start_nginx(&bin, app.port, wallet).await;
+    let url = format!("http://127.0.0.1:{}/oauth2/token", nginx.port);
+    let from = |last: u8| crate::attack::client_from([127, 0, 0, last].into());
+    let ask = |http: reqwest::Client, secret: String, forged: Option<&'static str>| {
+        let url = url.clone();
+        async move {
+            let mut req = http
+                .post(url)
+                .header(
+                    "Authorization",
+                    crate::helpers::basic_header("payvalida", &secret),
+                )
+                .form(&[("grant_type", "client_credentials")]);
+            if let Some(f) = forged {
+                req = req.header("X-Forwarded-For", f);
+            }
+            req.send().await.unwrap().status().as_u16()
+        }
+    };
+    // 127.0.0.2 spends its three failures...
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(ask(from(2), format!("guess-{i}"), None).await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "{}", nginx.error_log());
+    // ...and cannot escape by forging the header nginx appends to.
+    assert_eq!(
+        ask(from(2), "guess-9".into(), Some("203.0.113.7")).await,
+        429
+    );
+    // 127.0.0.3, behind the same nginx, has its own: were the proxy's
+    // address used, it would share 127.0.0.2's and get 429.
+    assert_eq!(ask(from(3), "other-guess".into(), None).await, 401);
+    assert_eq!(ask(from(3), "client_secret".into(), None).await, 200);
+    drop(nginx);
+    app.cleanup().await;
+}

@@ -62,7 +62,8 @@ pub async fn readiness_check(State(state): State<AppState>) -> Response {
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String))
 )]
 pub async fn get_metrics(State(state): State<AppState>) -> Response {
-    let mut resp = state.metrics.render().into_response();
+    let auth = state.tokens.authenticator().stats();
+    let mut resp = state.metrics.render(auth).into_response();
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

@@ -53,7 +53,7 @@ pub async fn issue_token(
     let (resp, outcome) = match result {
         Ok(Answer::Token(token)) => {
             state.metrics.issued(kind.as_str(), elapsed);
-            audit(&token);
+            audit(&token, peer);
             (dialect.render_token(&token), "issued")
         }
         Ok(Answer::Malformed) => {
@@ -161,7 +161,7 @@ async fn decode_and_issue(
 
 /// The per-token audit record: to the structured log, never a synchronous
 /// database write (SPEC §3), and never the token or a sealed claim.
-pub fn audit(token: &IssuedToken) {
+pub fn audit(token: &IssuedToken, address: Peer) {
     // Plain `&str` fields: they are written as they are, where `%` would
     // run each through the formatting machinery first (BENCHMARKS.md).
     tracing::info!(
@@ -171,6 +171,7 @@ pub fn audit(token: &IssuedToken) {
         jti = token.claims.jti.as_str(),
         kid = token.kid.as_str(),
         exp = token.claims.exp,
+        address = %address,
         "token issued"
     );
 }
