@@ -82,8 +82,12 @@ payload_content_type = "application/json"
 extract_selector = "/access_token"
 TOML
 
+# Run from the temp dir: schemathesis keeps a cache (.schemathesis/) in
+# its working directory.
 status=0
-SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/tests${PYTHONPATH:+:$PYTHONPATH}" \
+tests_dir="$PWD/tests"
+cd "$work"
+SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$tests_dir${PYTHONPATH:+:$PYTHONPATH}" \
 "${st[@]}" --config-file "$work/schemathesis.toml" --no-color run "$base/openapi.json" \
   --checks "${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance}" \
   --max-examples "$max_examples" --seed "$seed" --workers 1 \
