@@ -1,12 +1,14 @@
 //! The HTTP edge: routes, extractors, the provider dialects, the error
 //! mapping and the layer stack. Everything about status codes and headers
-//! lives here; the protocol decisions live in `oauth`.
+//! lives here; the protocol decisions live in `oauth`. The OpenAPI
+//! document (`openapi`) is built from the routes as they are mounted.
 
 mod client_addr;
 pub mod dialect;
 pub mod errors;
 pub mod extractors;
 pub mod metrics;
+pub mod openapi;
 mod routes;
 mod sandbox;
 mod state;
@@ -15,11 +17,13 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::routing::{any, get, post, MethodRouter};
+use axum::routing::{any, post, MethodRouter};
 use axum::Router;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 pub use client_addr::TrustedProxies;
 pub use dialect::{DialectKind, DialectPaths};
@@ -28,40 +32,9 @@ pub use state::{AppState, Shared};
 
 /// Every route of the server, with its layers. Tests call this too.
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new();
-    for (kind, path) in state.dialects.mounted() {
-        router = router.route(path, token_route(kind));
-    }
-    // SPEC §6: none of /sandbox/* exists in production.
-    if state.sandbox.is_some() {
-        router = router
-            .route(
-                "/sandbox/faults",
-                post(routes::sandbox::set_fault)
-                    .get(routes::sandbox::list_faults)
-                    .delete(routes::sandbox::clear_faults),
-            )
-            .route("/sandbox/requests", get(routes::sandbox::list_requests));
-    }
+    let (router, api) = routes(&state).split_for_parts();
     router
-        .route(
-            "/oauth2/introspect",
-            post(routes::introspect::introspect_token).fallback(standard_method_not_allowed),
-        )
-        .route(
-            "/oauth2/revoke",
-            post(routes::revoke::revoke_token).fallback(standard_method_not_allowed),
-        )
-        // Any method: nginx's sub-request may carry the original request's.
-        .route("/auth/verify", any(routes::verify::verify_request))
-        .route("/.well-known/jwks.json", get(routes::discovery::get_jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(routes::discovery::get_metadata),
-        )
-        .route("/health", get(routes::health::health_check))
-        .route("/health/ready", get(routes::health::readiness_check))
-        .route("/metrics", get(routes::health::get_metrics))
+        .route(openapi::PATH, openapi::serve(openapi::render(&api)))
         .layer(DefaultBodyLimit::max(extractors::MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -85,13 +58,73 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A dialect's token endpoint: POST issues, any other method is a 405 in the
-/// dialect's shape.
+/// Every route but `/openapi.json`, each registered with its OpenAPI
+/// operation: the document cannot list a route the router lacks, nor miss
+/// one it has (`tests/api/openapi.rs` checks both ways).
+fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+    let mut router = OpenApiRouter::with_openapi(openapi::base());
+    for (kind, path) in state.dialects.mounted() {
+        router = router.routes(openapi::dialect_route(kind, path, token_route(kind)));
+    }
+    // SPEC §6: none of /sandbox/* exists in production.
+    if state.sandbox.is_some() {
+        router = router
+            .routes(routes!(
+                routes::sandbox::set_fault,
+                routes::sandbox::list_faults,
+                routes::sandbox::clear_faults
+            ))
+            .routes(routes!(routes::sandbox::list_requests));
+    }
+    router
+        .routes(with_fallback(
+            routes!(routes::introspect::introspect_token),
+            standard_method_not_allowed,
+        ))
+        .routes(with_fallback(
+            routes!(routes::revoke::revoke_token),
+            standard_method_not_allowed,
+        ))
+        // Any method: nginx's sub-request may carry the original request's.
+        .routes(with_method_router(
+            routes!(routes::verify::verify_request),
+            any(routes::verify::verify_request),
+        ))
+        .routes(routes!(routes::discovery::get_jwks))
+        .routes(routes!(routes::discovery::get_metadata))
+        .routes(routes!(routes::health::health_check))
+        .routes(routes!(routes::health::readiness_check))
+        .routes(routes!(routes::health::get_metrics))
+}
+
+/// A documented route whose other methods answer `fallback`.
+fn with_fallback<H, T>(
+    (schemas, paths, methods): UtoipaMethodRouter<AppState>,
+    fallback: H,
+) -> UtoipaMethodRouter<AppState>
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    (schemas, paths, methods.fallback(fallback))
+}
+
+/// A documented route served by another method router than the one
+/// `routes!` builds from the documented methods.
+fn with_method_router(
+    (schemas, paths, _): UtoipaMethodRouter<AppState>,
+    methods: MethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
+    (schemas, paths, methods)
+}
+
 /// 405 in the standard OAuth2 shape, for introspection and revocation.
 async fn standard_method_not_allowed(State(state): State<AppState>) -> axum::response::Response {
     routes::token::method_not_allowed(state, DialectKind::Payvalida).await
 }
 
+/// A dialect's token endpoint: POST issues, any other method is a 405 in the
+/// dialect's shape.
 fn token_route(kind: DialectKind) -> MethodRouter<AppState> {
     post(
         move |State(state): State<AppState>, peer: extractors::Peer, req: Request| {

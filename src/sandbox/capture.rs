@@ -22,11 +22,12 @@ const MAX_HEADER_VALUE: usize = 512;
 const MAX_HEADERS: usize = 64;
 
 /// One captured token request, already masked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CapturedRequest {
     /// When it arrived, unix seconds.
     pub time: i64,
     /// The dialect that served it.
+    #[schema(value_type = String)]
     pub dialect: &'static str,
     /// The client it named, when the dialect could read one.
     pub client_id: Option<String>,

@@ -121,14 +121,18 @@ impl Serialize for FaultKind {
 }
 
 /// A fault as the database keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FaultRecord {
     /// The client whose requests it hits.
     #[serde(serialize_with = "client_id_str")]
+    #[schema(value_type = String)]
     pub client_id: ClientId,
-    /// What happens to them.
+    /// What happens to them: `status:429|500|503`, `delay:MS`, `malformed-json`,
+    /// `expired-token`, `wrong-kid` or `bad-signature`.
+    #[schema(value_type = String)]
     pub kind: FaultKind,
     /// How many times it fires before it is spent; `None`: until cleared.
+    #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub times: Option<u32>,
     /// The fraction of requests it fires on; `None`: every one.
     pub ratio: Option<f64>,
@@ -192,12 +196,13 @@ pub trait FaultStore: Send + Sync {
 }
 
 /// A fault as this instance is applying it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FaultStatus {
     /// The fault as set.
     #[serde(flatten)]
     pub record: FaultRecord,
     /// Firings left on this instance; `None`: unlimited.
+    #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
     pub remaining: Option<u32>,
     /// Requests it has fired on, on this instance.
     pub fired: u64,

@@ -17,6 +17,7 @@ mod introspect;
 mod keys;
 mod logging;
 mod nginx;
+mod openapi;
 mod outage;
 mod production;
 mod revoke;

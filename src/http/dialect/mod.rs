@@ -118,8 +118,13 @@ impl FromStr for DialectKind {
     }
 }
 
-/// Paths no dialect may take: the server's other routes.
-const RESERVED_PATHS: &[&str] = &[
+/// Paths no dialect may take: the server's other routes (a clash would
+/// make the router panic at start-up).
+pub const RESERVED_PATHS: &[&str] = &[
+    "/oauth2/introspect",
+    "/oauth2/revoke",
+    "/auth/verify",
+    "/openapi.json",
     "/.well-known/jwks.json",
     "/.well-known/oauth-authorization-server",
     "/health",
@@ -350,6 +355,9 @@ mod tests {
         for bad in [
             [("nequi", "/oauth2/token")],
             [("nequi", "/metrics")],
+            [("nequi", "/openapi.json")],
+            [("nequi", "/oauth2/introspect")],
+            [("nequi", "/auth/verify")],
             [("nequi", "relative")],
             [("nequi", "/{id}")],
             [("nequi", "/a//b")],

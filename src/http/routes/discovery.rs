@@ -9,6 +9,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::http::dialect::DialectKind;
+use crate::http::openapi::schemas;
 use crate::http::state::AppState;
 
 /// How long verifiers may cache the JWKS. A `next` key must be published at
@@ -16,6 +17,14 @@ use crate::http::state::AppState;
 pub const JWKS_MAX_AGE_SECS: u32 = 300;
 
 /// `GET /.well-known/jwks.json`: every key a live token may be signed with.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    responses((status = 200, description = "RFC 7517 JWK Set: the next, active and retiring keys.",
+        body = schemas::JwkSet,
+        headers(("Cache-Control" = String, description = "`public, max-age=300`: no longer than a `next` key is published before it signs."))))
+)]
 pub async fn get_jwks(State(state): State<AppState>) -> Response {
     let body = state.keys.current().jwks_json().to_owned();
     let mut resp = body.into_response();
@@ -30,6 +39,12 @@ pub async fn get_jwks(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 §2).
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "discovery",
+    responses((status = 200, description = "RFC 8414 authorization server metadata.", body = schemas::Metadata))
+)]
 pub async fn get_metadata(State(state): State<AppState>) -> Response {
     let iss = &state.issuer;
     // The standard endpoint; other dialects are not RFC 8414 token endpoints.

@@ -9,15 +9,31 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::http::openapi::schemas;
 use crate::http::state::AppState;
 
 /// `GET /health`: 200 while the process runs.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses((status = 200, description = "The process runs.", body = schemas::Health))
+)]
 pub async fn health_check() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
 /// `GET /health/ready`: 200 only while the database answers (within two
 /// seconds) and a signing key is loaded.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers and an ES256 key can sign.", body = schemas::Readiness),
+        (status = 503, description = "Not ready: which part is missing.", body = schemas::Readiness)
+    )
+)]
 pub async fn readiness_check(State(state): State<AppState>) -> Response {
     let db = matches!(
         tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
@@ -37,6 +53,14 @@ pub async fn readiness_check(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "OpenMetrics text: `ficha_tokens_issued_total`, \
+        `ficha_token_failures_total{error}`, `ficha_token_request_duration_seconds` (with a `dialect` label).",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String))
+)]
 pub async fn get_metrics(State(state): State<AppState>) -> Response {
     let auth = state.tokens.authenticator().stats();
     let mut resp = state.metrics.render(auth).into_response();

@@ -7,11 +7,25 @@ use serde_json::json;
 
 use crate::http::errors::{no_store, ErrorResponse, HttpError};
 use crate::http::extractors::{ClientForm, Peer};
+use crate::http::openapi::{schemas, StandardErrors};
 use crate::http::state::AppState;
 use crate::oauth::VerifiedToken;
 
 /// Answers whether a token is active. The caller authenticates as a client
 /// allowed to introspect (same throttles as the token endpoint).
+#[utoipa::path(
+    post,
+    path = "/oauth2/introspect",
+    tag = "tokens",
+    request_body(content((schemas::TokenLookupForm = "application/x-www-form-urlencoded"))),
+    security(("client_basic" = []), ()),
+    responses(
+        (status = 200, description = "RFC 7662 §2.2: the claims of an active token, or `{\"active\": false}` alone.",
+            body = schemas::Introspection,
+            headers(("Cache-Control" = String, description = "`no-store`."), ("Pragma" = String, description = "`no-cache`."))),
+        StandardErrors,
+    )
+)]
 #[tracing::instrument(level = "debug", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn introspect_token(
     State(state): State<AppState>,

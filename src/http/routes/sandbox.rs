@@ -3,35 +3,54 @@
 //! router has none of these routes.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::http::openapi::{schemas, SandboxErrors};
 use serde_json::json;
 
 use crate::http::state::AppState;
 use crate::oauth::{ClientId, StoreError};
-use crate::sandbox::{FaultKind, FaultRecord, Sandbox};
+use crate::sandbox::{CapturedRequest, FaultKind, FaultRecord, FaultStatus, Sandbox};
 
 /// The requests `GET /sandbox/requests` returns when no `limit` is given.
 const DEFAULT_LIMIT: usize = 50;
 
 /// `POST /sandbox/faults`'s body, the JSON form of `ficha sandbox fault set`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SetFault {
+pub struct SetFault {
+    /// The client whose token requests misbehave.
+    #[schema(pattern = "^[ -~]{1,255}$")]
     client_id: String,
+    /// `status:429`, `status:500`, `status:503`, `delay:MILLISECONDS` (at
+    /// most 60000), `malformed-json`, `expired-token`, `wrong-kid` or
+    /// `bad-signature`.
+    #[schema(
+        pattern = "^(status:(429|500|503)|delay:[0-9]{1,5}|malformed-json|expired-token|wrong-kid|bad-signature)$"
+    )]
     kind: String,
+    /// Fire on the next N requests only (at least 1).
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 4294967295_u64)]
     times: Option<u32>,
+    /// Fire on this random fraction of requests, in (0, 1].
+    #[schema(exclusive_minimum = 0, maximum = 1)]
     ratio: Option<f64>,
+    /// Seeds the draw behind `ratio`.
     seed: Option<u64>,
 }
 
 /// `DELETE /sandbox/faults`'s optional body.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ClearFaults {
+pub struct ClearFaults {
+    /// The client whose fault to clear; none: every fault.
+    #[schema(pattern = "^[ -~]{1,255}$")]
     client_id: Option<String>,
 }
 
@@ -42,6 +61,8 @@ pub enum Refusal {
     NotFound,
     /// A malformed request, with a reason for the caller.
     Invalid(String),
+    /// The body is over the server's limit.
+    TooLarge,
     /// The fault table cannot be read or written.
     Unavailable(StoreError),
 }
@@ -53,6 +74,11 @@ impl IntoResponse for Refusal {
             Refusal::Invalid(description) => (
                 StatusCode::BAD_REQUEST,
                 Json(json!({"error": "invalid_request", "error_description": description})),
+            )
+                .into_response(),
+            Refusal::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(json!({"error": "invalid_request", "error_description": "the request body is larger than 16 KiB"})),
             )
                 .into_response(),
             Refusal::Unavailable(e) => {
@@ -73,6 +99,17 @@ pub type Answer = Result<Response, Refusal>;
 
 fn invalid(description: impl std::fmt::Display) -> Refusal {
     Refusal::Invalid(description.to_string())
+}
+
+/// The body, or the refusal of one that could not be read whole.
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    body.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refusal::TooLarge
+        } else {
+            invalid("the request body could not be read")
+        }
+    })
 }
 
 fn unavailable(e: StoreError) -> Refusal {
@@ -103,8 +140,23 @@ fn query_params(query: Option<&str>) -> Vec<(String, String)> {
 
 /// `POST /sandbox/faults`: sets (or replaces) a client's fault; 201 with
 /// the fault as this instance now applies it.
-pub async fn set_fault(State(state): State<AppState>, body: Bytes) -> Answer {
+#[utoipa::path(
+    post,
+    path = "/sandbox/faults",
+    tag = "sandbox",
+    request_body(content((SetFault = "application/json",
+        example = json!({"client_id": "my-client", "kind": "status:503", "times": 1})))),
+    responses(
+        (status = 201, description = "The fault, as this instance now applies it.", body = FaultStatus),
+        SandboxErrors,
+    )
+)]
+pub async fn set_fault(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
     let sb = sandbox(&state)?;
+    let body = self::body(body)?;
     let req: SetFault = serde_json::from_slice(&body).map_err(|e| {
         invalid(format!(
             "the body must be {{\"client_id\", \"kind\", \"times\"?, \"ratio\"?, \"seed\"?}}: {e}"
@@ -133,6 +185,12 @@ pub async fn set_fault(State(state): State<AppState>, body: Bytes) -> Answer {
 
 /// `GET /sandbox/faults`: every fault, with its remaining count and how
 /// often it fired on this instance.
+#[utoipa::path(
+    get,
+    path = "/sandbox/faults",
+    tag = "sandbox",
+    responses((status = 200, description = "Every fault in force.", body = Vec<FaultStatus>))
+)]
 pub async fn list_faults(State(state): State<AppState>) -> Answer {
     let sb = sandbox(&state)?;
     Ok(Json(sb.faults.snapshot()).into_response())
@@ -140,12 +198,24 @@ pub async fn list_faults(State(state): State<AppState>) -> Answer {
 
 /// `DELETE /sandbox/faults`: clears one client's fault (`client_id` in the
 /// query string or a JSON body) or, with neither, every fault.
+#[utoipa::path(
+    delete,
+    path = "/sandbox/faults",
+    tag = "sandbox",
+    params(("client_id" = Option<String>, Query, pattern = "^[ -~]{1,255}$", description = "The client whose fault to clear.")),
+    request_body(content((ClearFaults = "application/json")), description = "Optional; or `client_id` in the query string."),
+    responses(
+        (status = 200, description = "How many faults went.", body = schemas::Cleared),
+        SandboxErrors,
+    )
+)]
 pub async fn clear_faults(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let sb = sandbox(&state)?;
+    let body = self::body(body)?;
     let from_query = query_params(query.as_deref())
         .into_iter()
         .find(|(k, _)| k == "client_id")
@@ -171,6 +241,20 @@ pub async fn clear_faults(
 
 /// `GET /sandbox/requests?client_id=..&limit=..`: the last token requests,
 /// newest first, masked.
+#[utoipa::path(
+    get,
+    path = "/sandbox/requests",
+    tag = "sandbox",
+    params(
+        ("client_id" = Option<String>, Query, description = "Only this client's requests."),
+        ("limit" = Option<u64>, Query, description = "At most this many (default 50, at most the capture size).")
+    ),
+    responses(
+        (status = 200, description = "The last token requests, newest first, with every secret and token masked.",
+            body = Vec<CapturedRequest>),
+        (status = 400, description = "`invalid_request`: `limit` is not a number.", body = schemas::OAuthError)
+    )
+)]
 pub async fn list_requests(State(state): State<AppState>, RawQuery(query): RawQuery) -> Answer {
     let sb = sandbox(&state)?;
     let mut client = None;

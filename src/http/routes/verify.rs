@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::http::errors::{no_store, BearerErrorResponse, ErrorResponse, HttpError};
 use crate::http::extractors::bearer_token;
+use crate::http::openapi::schemas;
 use crate::http::state::AppState;
 use crate::oauth::{parse_form, ScopeSet, TokenError};
 
@@ -27,6 +28,52 @@ pub const EXPIRES_HEADER: &str = "x-ficha-exp";
 
 /// Checks the request's bearer token against `scope` (space-separated, all
 /// required; none means any valid token) and, if given, `audience`.
+#[utoipa::path(
+    method(get, post, put, delete, options, patch, trace),
+    path = "/auth/verify",
+    tag = "tokens",
+    params(
+        ("scope" = Option<String>, Query, pattern = r"^[ !#-\[\]-~]*$",
+            description = "Space-separated scopes (RFC 6749 §3.3) the token must all carry."),
+        ("audience" = Option<String>, Query, description = "The audience the token must be for; default the server's (`--audience`).")
+    ),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The token is valid and carries the scopes.", body = schemas::VerifiedToken,
+            headers(
+                ("Cache-Control" = String, description = "`no-store`."),
+                ("Pragma" = String, description = "`no-cache`."),
+                ("X-Ficha-Client-Id" = String, description = "The token's client."),
+                ("X-Ficha-Scope" = String, description = "Its scopes, space-separated."),
+                ("X-Ficha-Jti" = String, description = "Its `jti`."),
+                ("X-Ficha-Sub" = String, description = "Its `sub`."),
+                ("X-Ficha-Exp" = String, description = "Its `exp`, unix seconds.")
+            )),
+        (status = 400, description = "`invalid_request`: a malformed query (the proxy's configuration).",
+            body = schemas::OAuthError,
+            headers(("Cache-Control" = String, description = "`no-store`."), ("Pragma" = String, description = "`no-cache`."))),
+        (status = 401, description = "`invalid_token`: no bearer token, or one that is malformed, expired, revoked, \
+            signed by an unknown key or for another audience.", body = schemas::BearerError,
+            headers(
+                ("Cache-Control" = String, description = "`no-store`."),
+                ("Pragma" = String, description = "`no-cache`."),
+                ("WWW-Authenticate" = String, description = "RFC 6750 §3 `Bearer` challenge naming the error.")
+            )),
+        (status = 403, description = "`insufficient_scope`: the token lacks a scope.", body = schemas::BearerError,
+            headers(
+                ("Cache-Control" = String, description = "`no-store`."),
+                ("Pragma" = String, description = "`no-cache`."),
+                ("WWW-Authenticate" = String, description = "RFC 6750 §3 `Bearer` challenge naming the error and the scope.")
+            )),
+        (status = 503, description = "`temporarily_unavailable`: revocations cannot be checked (the database \
+            has not answered for 5 s).", body = schemas::BearerError,
+            headers(
+                ("Cache-Control" = String, description = "`no-store`."),
+                ("Pragma" = String, description = "`no-cache`."),
+                ("Retry-After" = String, description = "Seconds to wait before retrying.")
+            ))
+    )
+)]
 #[tracing::instrument(level = "debug", skip_all, fields(client_id = tracing::field::Empty))]
 pub async fn verify_request(
     State(state): State<AppState>,
