@@ -210,6 +210,10 @@ pub struct ServeArgs {
     /// Refresh-token lifetime in seconds [default: 1209600, 14 days].
     #[arg(long, env = "FICHA_REFRESH_TOKEN_TTL_SECS")]
     pub refresh_token_ttl_secs: Option<i64>,
+    /// Absolute lifetime of a refresh-token family in seconds: rotation
+    /// never extends it [default: 7776000, 90 days].
+    #[arg(long, env = "FICHA_REFRESH_TOKEN_MAX_LIFETIME_SECS")]
+    pub refresh_token_max_lifetime_secs: Option<i64>,
     /// Mount a dialect elsewhere, or turn it off: NAME=PATH or NAME=off
     /// (repeatable; the variable takes a comma-separated list).
     #[arg(
@@ -493,6 +497,12 @@ impl Cli {
                 file.refresh_token_ttl_secs,
             )
             .unwrap_or(oauth::DEFAULT_REFRESH_TTL)
+            .max(1),
+            refresh_max_lifetime: pick(
+                serve.and_then(|s| s.refresh_token_max_lifetime_secs),
+                file.refresh_token_max_lifetime_secs,
+            )
+            .unwrap_or(oauth::DEFAULT_REFRESH_MAX_LIFETIME)
             .max(1),
             dialect_paths,
             capture_capacity: pick(

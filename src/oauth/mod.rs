@@ -37,7 +37,7 @@ pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON
 pub use store::{Change, ClientStore, Store, StoreError, UserStore};
 pub use token::{
     audience_for, granted_scope, lifetime, AccessClaims, IssuedToken, Minted, Mode, Policy,
-    TokenService, DEFAULT_REFRESH_TTL, DEFAULT_TTL,
+    TokenService, DEFAULT_REFRESH_MAX_LIFETIME, DEFAULT_REFRESH_TTL, DEFAULT_TTL,
 };
 pub use user::{
     new_refresh_token, refresh_token_hash, NewRefreshToken, RefreshOutcome, User, Username,

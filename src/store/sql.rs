@@ -410,6 +410,11 @@ macro_rules! sql_store {
             async fn delete_client(&self, id: &$crate::oauth::ClientId, now: i64) -> Result<(), $crate::oauth::StoreError> {
                 use $crate::store::sql::map_err;
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
+                sqlx::query("DELETE FROM refresh_tokens WHERE client_id = $1")
+                    .bind(id.as_ref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
                     .bind(id.as_ref())
                     .execute(&mut *tx)
@@ -648,6 +653,31 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn refresh_token_owner(&self, hash: &str) -> Result<Option<$crate::oauth::ClientId>, $crate::oauth::StoreError> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT client_id FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::sql::map_err)?;
+                row.map(|(id,)| {
+                    $crate::oauth::ClientId::parse(&id)
+                        .map_err(|_| $crate::oauth::StoreError::Unavailable(anyhow::anyhow!("stored refresh token has an invalid client id")))
+                })
+                .transpose()
+            }
+
+            async fn revoke_refresh_family(&self, hash: &str) -> Result<(), $crate::oauth::StoreError> {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked = TRUE \
+                     WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+                )
+                .bind(hash)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::sql::map_err)?;
+                Ok(())
+            }
+
             async fn insert_refresh_token(&self, t: &$crate::oauth::NewRefreshToken) -> Result<(), $crate::oauth::StoreError> {
                 use $crate::store::sql::map_err;
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
@@ -658,8 +688,8 @@ macro_rules! sql_store {
                     .await
                     .map_err(map_err)?;
                 sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at, family_expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&t.hash)
                 .bind(&t.family_id)
@@ -667,7 +697,8 @@ macro_rules! sql_store {
                 .bind(t.username.as_ref())
                 .bind(&t.scope)
                 .bind(t.issued_at)
-                .bind(t.expires_at)
+                .bind(t.expires_at.min(t.family_expires_at))
+                .bind(t.family_expires_at)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -687,12 +718,12 @@ macro_rules! sql_store {
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
                 // The conditional UPDATE is the single-use guarantee: of two
                 // concurrent uses, the second finds `used_at` already set.
-                let spent: Option<(String, String, String)> = sqlx::query_as(
+                let spent: Option<(String, String, String, i64)> = sqlx::query_as(
                     "UPDATE refresh_tokens SET used_at = $2 \
                      WHERE token_hash = $1 AND used_at IS NULL AND revoked = FALSE AND expires_at > $2 \
                      AND client_id = $3 \
                      AND EXISTS (SELECT 1 FROM users u WHERE u.username = refresh_tokens.username AND u.enabled = TRUE) \
-                     RETURNING family_id, username, scope",
+                     RETURNING family_id, username, scope, COALESCE(family_expires_at, expires_at)",
                 )
                 .bind(hash)
                 .bind(now)
@@ -700,10 +731,12 @@ macro_rules! sql_store {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                if let Some((family, username, scope)) = spent {
+                if let Some((family, username, scope, family_expires_at)) = spent {
+                    // RFC 9700 §4.14.2: rotation renews the token, never the
+                    // family's absolute end.
                     sqlx::query(
-                        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at, family_expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(next_hash)
                     .bind(&family)
@@ -711,7 +744,8 @@ macro_rules! sql_store {
                     .bind(&username)
                     .bind(&scope)
                     .bind(now)
-                    .bind(next_expires_at)
+                    .bind(next_expires_at.min(family_expires_at))
+                    .bind(family_expires_at)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;

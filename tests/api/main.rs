@@ -15,6 +15,7 @@ mod grants;
 mod interop;
 mod introspect;
 mod keys;
+mod lifecycle;
 mod logging;
 mod nginx;
 mod outage;
