@@ -220,19 +220,19 @@ impl TokenVerifier {
     }
 
     /// RFC 6750: whether a request's bearer token is valid and carries
-    /// every scope of `required` (and, when given, names `audience`).
+    /// every scope of `required`, and names `audience` (RFC 9068 §4).
     pub fn authorize(
         &self,
         token: Option<&str>,
         required: &ScopeSet,
-        audience: Option<&str>,
+        audience: &str,
         now: i64,
     ) -> Result<VerifiedToken, BearerError> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(BearerError::Missing)?;
         let verified = self.verify(token, now)?;
-        if audience.is_some_and(|a| a != verified.claims.aud) {
+        if audience != verified.claims.aud {
             return Err(BearerError::WrongAudience);
         }
         if !required.is_subset(&verified.scope()) {
