@@ -255,6 +255,10 @@ pub struct ClientAttrs {
     /// Token signing algorithm: ES256 or RS256 [default: ES256].
     #[arg(long)]
     pub alg: Option<String>,
+    /// Dialects whose token paths the client may use, comma-separated:
+    /// payvalida, nequi, peinau, payme, fegora [default: payvalida].
+    #[arg(long, value_name = "LIST")]
+    pub dialects: Option<String>,
 }
 
 /// `ficha client ...`.
@@ -721,6 +725,7 @@ fn client_json(c: &Client, now: i64) -> serde_json::Value {
         "allowed_audiences": c.allowed_audiences.iter().collect::<Vec<_>>(),
         "grants": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "auth_methods": c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "dialects": c.dialects.iter().collect::<Vec<_>>(),
         "alg": c.alg.as_str(),
         "introspect": c.can_introspect,
         "enabled": c.enabled,
@@ -732,12 +737,13 @@ fn client_json(c: &Client, now: i64) -> serde_json::Value {
 
 fn client_text(c: &Client, now: i64) -> String {
     let mut out = format!(
-        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\nalg: {}\nttl: {}\naudience: {}\nallowed_audiences: {}\nintrospect: {}",
+        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\ndialects: {}\nalg: {}\nttl: {}\naudience: {}\nallowed_audiences: {}\nintrospect: {}",
         c.id,
         c.enabled,
         c.scopes,
         c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","),
         c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+        c.dialects.iter().map(String::as_str).collect::<Vec<_>>().join(","),
         c.alg,
         c.ttl.map_or("default".to_owned(), |t| t.to_string()),
         c.audience.as_deref().unwrap_or("default"),
@@ -798,6 +804,9 @@ fn apply_attrs(c: &mut Client, a: &ClientAttrs) -> anyhow::Result<()> {
     if let Some(alg) = &a.alg {
         c.alg = alg.parse::<Alg>()?;
     }
+    if let Some(list) = &a.dialects {
+        c.dialects = parse_dialects(list)?;
+    }
     if let Some(d) = &c.default_scopes {
         anyhow::ensure!(
             d.is_subset(&c.scopes),
@@ -805,6 +814,20 @@ fn apply_attrs(c: &mut Client, a: &ClientAttrs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Parses `--dialects`: known dialect names, at least one.
+pub fn parse_dialects(list: &str) -> anyhow::Result<BTreeSet<String>> {
+    let set = list
+        .split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            d.parse::<crate::http::DialectKind>()
+                .map(|k| k.as_str().to_owned())
+        })
+        .collect::<anyhow::Result<BTreeSet<String>>>()?;
+    anyhow::ensure!(!set.is_empty(), "--dialects must name at least one dialect");
+    Ok(set)
 }
 
 fn not_found(id: &ClientId) -> anyhow::Error {
@@ -840,6 +863,7 @@ pub fn new_client(
         allowed_audiences: BTreeSet::new(),
         grants: BTreeSet::from([GrantType::ClientCredentials]),
         auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
+        dialects: BTreeSet::from([oauth::DEFAULT_DIALECT.to_owned()]),
         alg: Alg::Es256,
         can_introspect: false,
         enabled: true,

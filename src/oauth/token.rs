@@ -187,6 +187,13 @@ impl TokenService {
                 "the client may not use this grant type",
             ));
         }
+        // SPEC §5: a client uses only the dialects it was set up for, so
+        // that it cannot pick another provider's longer lifetime.
+        if req.dialect.is_some_and(|d| !client.dialects.contains(d)) {
+            return Err(TokenError::UnauthorizedClient(
+                "the client may not use this dialect",
+            ));
+        }
         let audience = audience_for(&client, &self.policy.default_audience, req.audience)?;
         let ttl = lifetime(self.policy.mode, &client, req.lifetime)?;
         let extra = req.extra_claims;
@@ -458,6 +465,7 @@ mod tests {
             allowed_audiences: Default::default(),
             grants: [GrantType::ClientCredentials].into(),
             auth_methods: Default::default(),
+            dialects: Default::default(),
             alg: crate::keys::Alg::Es256,
             can_introspect: false,
             enabled: true,

@@ -7,6 +7,7 @@ mod helpers;
 
 mod attack;
 mod auth_verify;
+mod binding;
 mod cli;
 mod cluster;
 mod dialects;
