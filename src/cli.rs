@@ -344,11 +344,16 @@ pub enum KeyCommand {
     },
     /// List keys and their states.
     List,
-    /// Promote next to active (creating one if needed); active becomes retiring.
+    /// Promote next to active once it has been published for the JWKS
+    /// max-age (creating a next key and promoting nothing if there is
+    /// none); active becomes retiring.
     Rotate {
         /// ES256 or RS256.
         #[arg(long, default_value = "ES256")]
         alg: String,
+        /// Promote at once, even if verifiers may not know the key yet.
+        #[arg(long)]
+        now: bool,
     },
     /// Remove a retiring key from the JWKS.
     Retire {
@@ -1113,17 +1118,29 @@ async fn key_command(
             }
             Ok(())
         }
-        KeyCommand::Rotate { alg } => {
-            let r = keys::rotate(store, vault, alg.parse()?, now).await?;
-            print(
-                json_out,
-                json!({"active": r.active, "retiring": r.retiring}),
-                &format!(
-                    "active: {}\nretiring: {}",
-                    r.active,
-                    r.retiring.as_deref().unwrap_or("none")
+        KeyCommand::Rotate { alg, now: at_once } => {
+            match keys::rotate(store, vault, alg.parse()?, now, *at_once).await? {
+                keys::Rotation::Promoted { active, retiring } => print(
+                    json_out,
+                    json!({"promoted": true, "active": active, "retiring": retiring}),
+                    &format!(
+                        "active: {active}\nretiring: {}",
+                        retiring.as_deref().unwrap_or("none")
+                    ),
                 ),
-            );
+                keys::Rotation::Pending { next, ready_at } => {
+                    let wait = (ready_at - now).max(0);
+                    print(
+                        json_out,
+                        json!({"promoted": false, "next": next, "ready_at": ready_at, "retry_in_secs": wait}),
+                        &format!(
+                            "next key {next} is published but not yet known to every verifier; \
+                             nothing promoted: run `ficha key rotate` again in {wait} s \
+                             (at unix time {ready_at}), or with --now to promote it at once"
+                        ),
+                    );
+                }
+            }
             Ok(())
         }
         KeyCommand::Retire { kid, force } => {
