@@ -31,17 +31,36 @@ pub struct Cli {
         long = "database",
         global = true,
         env = "FICHA_DATABASE_URL",
-        value_name = "URL"
+        value_name = "URL",
+        hide_env_values = true
     )]
     pub database: Option<String>,
     /// TOML config file; flags and FICHA_* variables override it.
-    #[arg(long, global = true, env = "FICHA_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "FICHA_CONFIG",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
     /// Directory of private key files (default keys/).
-    #[arg(long, global = true, env = "FICHA_KEY_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "FICHA_KEY_DIR",
+        value_name = "DIR",
+        hide_env_values = true
+    )]
     pub key_dir: Option<PathBuf>,
     /// File holding the base64 key-encryption key; FICHA_KEK may hold it directly.
-    #[arg(long, global = true, env = "FICHA_KEK_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "FICHA_KEK_FILE",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub kek_file: Option<PathBuf>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
@@ -165,66 +184,81 @@ pub enum UserCommand {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Sandbox mode: default SQLite database, generated key, seeded clients.
-    #[arg(long, env = "FICHA_SANDBOX")]
+    #[arg(long, env = "FICHA_SANDBOX", hide_env_values = true)]
     pub sandbox: bool,
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "FICHA_BIND", value_name = "ADDR")]
+    #[arg(long, env = "FICHA_BIND", value_name = "ADDR", hide_env_values = true)]
     pub bind: Option<String>,
     /// Issuer URL [default: http:// + the bound address].
-    #[arg(long, env = "FICHA_ISSUER", value_name = "URL")]
+    #[arg(long, env = "FICHA_ISSUER", value_name = "URL", hide_env_values = true)]
     pub issuer: Option<String>,
     /// Default `aud` of tokens [default: the issuer].
-    #[arg(long, env = "FICHA_AUDIENCE")]
+    #[arg(long, env = "FICHA_AUDIENCE", hide_env_values = true)]
     pub audience: Option<String>,
     /// Log format: pretty or json [default: pretty].
-    #[arg(long, env = "FICHA_LOG_FORMAT")]
+    #[arg(long, env = "FICHA_LOG_FORMAT", hide_env_values = true)]
     pub log_format: Option<String>,
     /// Maximum database connections [default: 10].
-    #[arg(long, env = "FICHA_POOL_MAX_CONNECTIONS")]
+    #[arg(long, env = "FICHA_POOL_MAX_CONNECTIONS", hide_env_values = true)]
     pub pool_max_connections: Option<u32>,
     /// Milliseconds a query waits for a connection [default: 3000].
-    #[arg(long, env = "FICHA_POOL_ACQUIRE_TIMEOUT_MS")]
+    #[arg(long, env = "FICHA_POOL_ACQUIRE_TIMEOUT_MS", hide_env_values = true)]
     pub pool_acquire_timeout_ms: Option<u64>,
     /// Milliseconds between change-log polls [default: 1000].
-    #[arg(long, env = "FICHA_SYNC_INTERVAL_MS")]
+    #[arg(long, env = "FICHA_SYNC_INTERVAL_MS", hide_env_values = true)]
     pub sync_interval_ms: Option<u64>,
     /// Clients cached in memory [default: 32768].
-    #[arg(long, env = "FICHA_CLIENT_CACHE_SIZE")]
+    #[arg(long, env = "FICHA_CLIENT_CACHE_SIZE", hide_env_values = true)]
     pub client_cache_size: Option<u64>,
     /// Failed secret verifications per minute per (client id, address); 0 disables [default: 10].
-    #[arg(long, env = "FICHA_THROTTLE_CLIENT_PER_MINUTE")]
+    #[arg(long, env = "FICHA_THROTTLE_CLIENT_PER_MINUTE", hide_env_values = true)]
     pub throttle_client_per_minute: Option<u32>,
     /// Failed secret verifications per minute per address; 0 disables [default: 120].
-    #[arg(long, env = "FICHA_THROTTLE_ADDRESS_PER_MINUTE")]
+    #[arg(
+        long,
+        env = "FICHA_THROTTLE_ADDRESS_PER_MINUTE",
+        hide_env_values = true
+    )]
     pub throttle_address_per_minute: Option<u32>,
     /// Concurrent argon2 verifications [default: number of cores].
-    #[arg(long, env = "FICHA_HASH_CONCURRENCY")]
+    #[arg(long, env = "FICHA_HASH_CONCURRENCY", hide_env_values = true)]
     pub hash_concurrency: Option<usize>,
     /// Verifications that may wait for a hashing thread; beyond, 503 [default: 256].
-    #[arg(long, env = "FICHA_HASH_QUEUE_SIZE")]
+    #[arg(long, env = "FICHA_HASH_QUEUE_SIZE", hide_env_values = true)]
     pub hash_queue_size: Option<usize>,
     /// Proxies whose X-Forwarded-For names the client: CIDRs or addresses,
     /// comma-separated [default: none].
-    #[arg(long, env = "FICHA_TRUSTED_PROXIES", value_name = "CIDR,...")]
+    #[arg(
+        long,
+        env = "FICHA_TRUSTED_PROXIES",
+        value_name = "CIDR,...",
+        hide_env_values = true
+    )]
     pub trusted_proxies: Option<String>,
     /// Refresh-token lifetime in seconds [default: 1209600, 14 days].
-    #[arg(long, env = "FICHA_REFRESH_TOKEN_TTL_SECS")]
+    #[arg(long, env = "FICHA_REFRESH_TOKEN_TTL_SECS", hide_env_values = true)]
     pub refresh_token_ttl_secs: Option<i64>,
     /// Absolute lifetime of a refresh-token family in seconds: rotation
     /// never extends it [default: 7776000, 90 days].
-    #[arg(long, env = "FICHA_REFRESH_TOKEN_MAX_LIFETIME_SECS")]
+    #[arg(
+        long,
+        env = "FICHA_REFRESH_TOKEN_MAX_LIFETIME_SECS",
+        hide_env_values = true
+    )]
     pub refresh_token_max_lifetime_secs: Option<i64>,
     /// Mount a dialect elsewhere, or turn it off: NAME=PATH or NAME=off
     /// (repeatable; the variable takes a comma-separated list).
     #[arg(
         long = "dialect-path",
         env = "FICHA_DIALECT_PATHS",
+        hide_env_values = true,
         value_name = "NAME=PATH",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide_env_values = true
     )]
     pub dialect_paths: Vec<String>,
     /// Token requests a sandbox keeps for GET /sandbox/requests [default: 500].
-    #[arg(long, env = "FICHA_SANDBOX_CAPTURE_SIZE")]
+    #[arg(long, env = "FICHA_SANDBOX_CAPTURE_SIZE", hide_env_values = true)]
     pub sandbox_capture_size: Option<usize>,
 }
 
@@ -383,7 +417,7 @@ pub enum TokenCommand {
         jwks: Option<String>,
         /// The issuer the token must name [default: the config file's
         /// issuer; with --jwks, the URL before /.well-known/jwks.json].
-        #[arg(long, env = "FICHA_ISSUER", value_name = "URL")]
+        #[arg(long, env = "FICHA_ISSUER", value_name = "URL", hide_env_values = true)]
         issuer: Option<String>,
     },
 }
@@ -417,7 +451,11 @@ impl Cli {
             .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
             .parse()
             .context("--bind must be an address like 127.0.0.1:8080")?;
-        let kek_env = std::env::var("FICHA_KEK").ok();
+        let kek_env = zeroize::Zeroizing::new(std::env::var("FICHA_KEK").ok());
+        // Read once, then gone: no child process, /proc/PID/environ reader
+        // or crash report sees it. Only the main task runs at this point,
+        // so nothing reads the environment concurrently.
+        std::env::remove_var("FICHA_KEK");
         let kek_file = pick(self.kek_file.clone(), file.kek_file);
         let kek = load_kek(kek_env.as_deref(), kek_file.as_deref())?;
         let defaults = AuthSettings::default();

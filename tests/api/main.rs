@@ -13,6 +13,7 @@ mod cluster;
 mod dialects;
 mod fegora;
 mod grants;
+mod hardening;
 mod interop;
 mod introspect;
 mod keys;
