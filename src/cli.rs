@@ -31,17 +31,36 @@ pub struct Cli {
         long = "database",
         global = true,
         env = "FICHA_DATABASE_URL",
-        value_name = "URL"
+        value_name = "URL",
+        hide_env_values = true
     )]
     pub database: Option<String>,
     /// TOML config file; flags and FICHA_* variables override it.
-    #[arg(long, global = true, env = "FICHA_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "FICHA_CONFIG",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
     /// Directory of private key files (default keys/).
-    #[arg(long, global = true, env = "FICHA_KEY_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "FICHA_KEY_DIR",
+        value_name = "DIR",
+        hide_env_values = true
+    )]
     pub key_dir: Option<PathBuf>,
     /// File holding the base64 key-encryption key; FICHA_KEK may hold it directly.
-    #[arg(long, global = true, env = "FICHA_KEK_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "FICHA_KEK_FILE",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub kek_file: Option<PathBuf>,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
@@ -165,62 +184,81 @@ pub enum UserCommand {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Sandbox mode: default SQLite database, generated key, seeded clients.
-    #[arg(long, env = "FICHA_SANDBOX")]
+    #[arg(long, env = "FICHA_SANDBOX", hide_env_values = true)]
     pub sandbox: bool,
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "FICHA_BIND", value_name = "ADDR")]
+    #[arg(long, env = "FICHA_BIND", value_name = "ADDR", hide_env_values = true)]
     pub bind: Option<String>,
     /// Issuer URL [default: http:// + the bound address].
-    #[arg(long, env = "FICHA_ISSUER", value_name = "URL")]
+    #[arg(long, env = "FICHA_ISSUER", value_name = "URL", hide_env_values = true)]
     pub issuer: Option<String>,
     /// Default `aud` of tokens [default: the issuer].
-    #[arg(long, env = "FICHA_AUDIENCE")]
+    #[arg(long, env = "FICHA_AUDIENCE", hide_env_values = true)]
     pub audience: Option<String>,
     /// Log format: pretty or json [default: pretty].
-    #[arg(long, env = "FICHA_LOG_FORMAT")]
+    #[arg(long, env = "FICHA_LOG_FORMAT", hide_env_values = true)]
     pub log_format: Option<String>,
     /// Maximum database connections [default: 10].
-    #[arg(long, env = "FICHA_POOL_MAX_CONNECTIONS")]
+    #[arg(long, env = "FICHA_POOL_MAX_CONNECTIONS", hide_env_values = true)]
     pub pool_max_connections: Option<u32>,
     /// Milliseconds a query waits for a connection [default: 3000].
-    #[arg(long, env = "FICHA_POOL_ACQUIRE_TIMEOUT_MS")]
+    #[arg(long, env = "FICHA_POOL_ACQUIRE_TIMEOUT_MS", hide_env_values = true)]
     pub pool_acquire_timeout_ms: Option<u64>,
     /// Milliseconds between change-log polls [default: 1000].
-    #[arg(long, env = "FICHA_SYNC_INTERVAL_MS")]
+    #[arg(long, env = "FICHA_SYNC_INTERVAL_MS", hide_env_values = true)]
     pub sync_interval_ms: Option<u64>,
     /// Clients cached in memory [default: 32768].
-    #[arg(long, env = "FICHA_CLIENT_CACHE_SIZE")]
+    #[arg(long, env = "FICHA_CLIENT_CACHE_SIZE", hide_env_values = true)]
     pub client_cache_size: Option<u64>,
     /// Failed secret verifications per minute per (client id, address); 0 disables [default: 10].
-    #[arg(long, env = "FICHA_THROTTLE_CLIENT_PER_MINUTE")]
+    #[arg(long, env = "FICHA_THROTTLE_CLIENT_PER_MINUTE", hide_env_values = true)]
     pub throttle_client_per_minute: Option<u32>,
     /// Failed secret verifications per minute per address; 0 disables [default: 120].
-    #[arg(long, env = "FICHA_THROTTLE_ADDRESS_PER_MINUTE")]
+    #[arg(
+        long,
+        env = "FICHA_THROTTLE_ADDRESS_PER_MINUTE",
+        hide_env_values = true
+    )]
     pub throttle_address_per_minute: Option<u32>,
     /// Concurrent argon2 verifications [default: number of cores].
-    #[arg(long, env = "FICHA_HASH_CONCURRENCY")]
+    #[arg(long, env = "FICHA_HASH_CONCURRENCY", hide_env_values = true)]
     pub hash_concurrency: Option<usize>,
     /// Verifications that may wait for a hashing thread; beyond, 503 [default: 256].
-    #[arg(long, env = "FICHA_HASH_QUEUE_SIZE")]
+    #[arg(long, env = "FICHA_HASH_QUEUE_SIZE", hide_env_values = true)]
     pub hash_queue_size: Option<usize>,
     /// Proxies whose X-Forwarded-For names the client: CIDRs or addresses,
     /// comma-separated [default: none].
-    #[arg(long, env = "FICHA_TRUSTED_PROXIES", value_name = "CIDR,...")]
+    #[arg(
+        long,
+        env = "FICHA_TRUSTED_PROXIES",
+        value_name = "CIDR,...",
+        hide_env_values = true
+    )]
     pub trusted_proxies: Option<String>,
     /// Refresh-token lifetime in seconds [default: 1209600, 14 days].
-    #[arg(long, env = "FICHA_REFRESH_TOKEN_TTL_SECS")]
+    #[arg(long, env = "FICHA_REFRESH_TOKEN_TTL_SECS", hide_env_values = true)]
     pub refresh_token_ttl_secs: Option<i64>,
+    /// Absolute lifetime of a refresh-token family in seconds: rotation
+    /// never extends it [default: 7776000, 90 days].
+    #[arg(
+        long,
+        env = "FICHA_REFRESH_TOKEN_MAX_LIFETIME_SECS",
+        hide_env_values = true
+    )]
+    pub refresh_token_max_lifetime_secs: Option<i64>,
     /// Mount a dialect elsewhere, or turn it off: NAME=PATH or NAME=off
     /// (repeatable; the variable takes a comma-separated list).
     #[arg(
         long = "dialect-path",
         env = "FICHA_DIALECT_PATHS",
+        hide_env_values = true,
         value_name = "NAME=PATH",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide_env_values = true
     )]
     pub dialect_paths: Vec<String>,
     /// Token requests a sandbox keeps for GET /sandbox/requests [default: 500].
-    #[arg(long, env = "FICHA_SANDBOX_CAPTURE_SIZE")]
+    #[arg(long, env = "FICHA_SANDBOX_CAPTURE_SIZE", hide_env_values = true)]
     pub sandbox_capture_size: Option<usize>,
 }
 
@@ -251,6 +289,10 @@ pub struct ClientAttrs {
     /// Token signing algorithm: ES256 or RS256 [default: ES256].
     #[arg(long)]
     pub alg: Option<String>,
+    /// Dialects whose token paths the client may use, comma-separated:
+    /// payvalida, nequi, peinau, payme, fegora [default: payvalida].
+    #[arg(long, value_name = "LIST")]
+    pub dialects: Option<String>,
 }
 
 /// `ficha client ...`.
@@ -336,11 +378,16 @@ pub enum KeyCommand {
     },
     /// List keys and their states.
     List,
-    /// Promote next to active (creating one if needed); active becomes retiring.
+    /// Promote next to active once it has been published for the JWKS
+    /// max-age (creating a next key and promoting nothing if there is
+    /// none); active becomes retiring.
     Rotate {
         /// ES256 or RS256.
         #[arg(long, default_value = "ES256")]
         alg: String,
+        /// Promote at once, even if verifiers may not know the key yet.
+        #[arg(long)]
+        now: bool,
     },
     /// Remove a retiring key from the JWKS.
     Retire {
@@ -370,7 +417,7 @@ pub enum TokenCommand {
         jwks: Option<String>,
         /// The issuer the token must name [default: the config file's
         /// issuer; with --jwks, the URL before /.well-known/jwks.json].
-        #[arg(long, env = "FICHA_ISSUER", value_name = "URL")]
+        #[arg(long, env = "FICHA_ISSUER", value_name = "URL", hide_env_values = true)]
         issuer: Option<String>,
     },
 }
@@ -404,7 +451,11 @@ impl Cli {
             .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
             .parse()
             .context("--bind must be an address like 127.0.0.1:8080")?;
-        let kek_env = std::env::var("FICHA_KEK").ok();
+        let kek_env = zeroize::Zeroizing::new(std::env::var("FICHA_KEK").ok());
+        // Read once, then gone: no child process, /proc/PID/environ reader
+        // or crash report sees it. Only the main task runs at this point,
+        // so nothing reads the environment concurrently.
+        std::env::remove_var("FICHA_KEK");
         let kek_file = pick(self.kek_file.clone(), file.kek_file);
         let kek = load_kek(kek_env.as_deref(), kek_file.as_deref())?;
         let defaults = AuthSettings::default();
@@ -493,6 +544,12 @@ impl Cli {
                 file.refresh_token_ttl_secs,
             )
             .unwrap_or(oauth::DEFAULT_REFRESH_TTL)
+            .max(1),
+            refresh_max_lifetime: pick(
+                serve.and_then(|s| s.refresh_token_max_lifetime_secs),
+                file.refresh_token_max_lifetime_secs,
+            )
+            .unwrap_or(oauth::DEFAULT_REFRESH_MAX_LIFETIME)
             .max(1),
             dialect_paths,
             capture_capacity: pick(
@@ -711,6 +768,7 @@ fn client_json(c: &Client, now: i64) -> serde_json::Value {
         "allowed_audiences": c.allowed_audiences.iter().collect::<Vec<_>>(),
         "grants": c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "auth_methods": c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "dialects": c.dialects.iter().collect::<Vec<_>>(),
         "alg": c.alg.as_str(),
         "introspect": c.can_introspect,
         "enabled": c.enabled,
@@ -722,12 +780,13 @@ fn client_json(c: &Client, now: i64) -> serde_json::Value {
 
 fn client_text(c: &Client, now: i64) -> String {
     let mut out = format!(
-        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\nalg: {}\nttl: {}\naudience: {}\nallowed_audiences: {}\nintrospect: {}",
+        "client_id: {}\nenabled: {}\nscopes: {}\ngrants: {}\nauth_methods: {}\ndialects: {}\nalg: {}\nttl: {}\naudience: {}\nallowed_audiences: {}\nintrospect: {}",
         c.id,
         c.enabled,
         c.scopes,
         c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","),
         c.auth_methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+        c.dialects.iter().map(String::as_str).collect::<Vec<_>>().join(","),
         c.alg,
         c.ttl.map_or("default".to_owned(), |t| t.to_string()),
         c.audience.as_deref().unwrap_or("default"),
@@ -788,6 +847,9 @@ fn apply_attrs(c: &mut Client, a: &ClientAttrs) -> anyhow::Result<()> {
     if let Some(alg) = &a.alg {
         c.alg = alg.parse::<Alg>()?;
     }
+    if let Some(list) = &a.dialects {
+        c.dialects = parse_dialects(list)?;
+    }
     if let Some(d) = &c.default_scopes {
         anyhow::ensure!(
             d.is_subset(&c.scopes),
@@ -795,6 +857,20 @@ fn apply_attrs(c: &mut Client, a: &ClientAttrs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Parses `--dialects`: known dialect names, at least one.
+pub fn parse_dialects(list: &str) -> anyhow::Result<BTreeSet<String>> {
+    let set = list
+        .split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            d.parse::<crate::http::DialectKind>()
+                .map(|k| k.as_str().to_owned())
+        })
+        .collect::<anyhow::Result<BTreeSet<String>>>()?;
+    anyhow::ensure!(!set.is_empty(), "--dialects must name at least one dialect");
+    Ok(set)
 }
 
 fn not_found(id: &ClientId) -> anyhow::Error {
@@ -830,6 +906,7 @@ pub fn new_client(
         allowed_audiences: BTreeSet::new(),
         grants: BTreeSet::from([GrantType::ClientCredentials]),
         auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
+        dialects: BTreeSet::from([oauth::DEFAULT_DIALECT.to_owned()]),
         alg: Alg::Es256,
         can_introspect: false,
         enabled: true,
@@ -1079,17 +1156,29 @@ async fn key_command(
             }
             Ok(())
         }
-        KeyCommand::Rotate { alg } => {
-            let r = keys::rotate(store, vault, alg.parse()?, now).await?;
-            print(
-                json_out,
-                json!({"active": r.active, "retiring": r.retiring}),
-                &format!(
-                    "active: {}\nretiring: {}",
-                    r.active,
-                    r.retiring.as_deref().unwrap_or("none")
+        KeyCommand::Rotate { alg, now: at_once } => {
+            match keys::rotate(store, vault, alg.parse()?, now, *at_once).await? {
+                keys::Rotation::Promoted { active, retiring } => print(
+                    json_out,
+                    json!({"promoted": true, "active": active, "retiring": retiring}),
+                    &format!(
+                        "active: {active}\nretiring: {}",
+                        retiring.as_deref().unwrap_or("none")
+                    ),
                 ),
-            );
+                keys::Rotation::Pending { next, ready_at } => {
+                    let wait = (ready_at - now).max(0);
+                    print(
+                        json_out,
+                        json!({"promoted": false, "next": next, "ready_at": ready_at, "retry_in_secs": wait}),
+                        &format!(
+                            "next key {next} is published but not yet known to every verifier; \
+                             nothing promoted: run `ficha key rotate` again in {wait} s \
+                             (at unix time {ready_at}), or with --now to promote it at once"
+                        ),
+                    );
+                }
+            }
             Ok(())
         }
         KeyCommand::Retire { kid, force } => {

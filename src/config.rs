@@ -57,6 +57,8 @@ pub struct Settings {
     pub trusted_proxies: Option<Vec<String>>,
     /// `refresh_token_ttl_secs`.
     pub refresh_token_ttl_secs: Option<i64>,
+    /// `refresh_token_max_lifetime_secs`.
+    pub refresh_token_max_lifetime_secs: Option<i64>,
     /// `sandbox_capture_size`.
     pub sandbox_capture_size: Option<usize>,
     /// `[dialect_paths]`: dialect name → path, or `off`.
@@ -97,6 +99,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Refresh-token lifetime in seconds.
     pub refresh_ttl: i64,
+    /// Absolute lifetime of a refresh-token family in seconds.
+    pub refresh_max_lifetime: i64,
     /// Where each provider dialect is mounted.
     pub dialect_paths: DialectPaths,
     /// Proxies whose `X-Forwarded-For` names the client (SPEC §9).

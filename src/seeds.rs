@@ -122,6 +122,8 @@ pub async fn ensure(store: &dyn ClientStore, now: i64) -> anyhow::Result<Vec<See
         let secret: SecretString = seed.secret.to_owned().into();
         let mut client = new_client(id, scopes, &secret, now)?;
         client.name = Some(format!("{} sandbox seed", seed.dialect));
+        // SPEC §5: each seed speaks its own provider's dialect only.
+        client.dialects = BTreeSet::from([seed.dialect.to_owned()]);
         client.alg = seed.alg;
         if seed.secret_in_body {
             client.auth_methods =

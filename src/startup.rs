@@ -144,6 +144,7 @@ impl Application {
             issuer: issuer.clone(),
             mode: config.mode,
             refresh_ttl: config.refresh_ttl,
+            refresh_max_lifetime: config.refresh_max_lifetime,
         };
         let auth = Arc::new(Authenticator::new(store.clone(), config.auth.clone())?);
         let cursor = store.latest_change().await?;

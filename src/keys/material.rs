@@ -300,4 +300,27 @@ mod tests {
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
     }
+
+    #[test]
+    fn an_ec_key_of_rfc_7517_has_its_known_thumbprint() {
+        // RFC 7517 Appendix A.2's P-256 private key. The expected kid was
+        // computed independently: python3 hashlib.sha256 over the canonical
+        // JSON {"crv":"P-256","kty":"EC","x":"MKBC...","y":"4Etl..."} of its
+        // Appendix A.1 public key, base64url without padding.
+        let d = B64
+            .decode("870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE")
+            .unwrap();
+        let secret = p256::SecretKey::from_slice(&d).unwrap();
+        let der = secret.to_pkcs8_der().unwrap();
+        let jwk = public_jwk(Alg::Es256, der.as_bytes()).unwrap();
+        assert_eq!(
+            jwk.x.as_deref(),
+            Some("MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4")
+        );
+        assert_eq!(
+            jwk.y.as_deref(),
+            Some("4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM")
+        );
+        assert_eq!(jwk.kid, "cn-I_WNMClehiVp51i_0VpOENW1upEerA8sEam5hn-s");
+    }
 }

@@ -246,24 +246,49 @@ fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long verifiers may cache the JWKS (its `Cache-Control: max-age`),
+/// and so how long a `next` key must have been published before `key
+/// rotate` lets it sign (SPEC §7): one value decides both, so a verifier
+/// that cached the JWKS has always learnt a key before its first token.
+pub const JWKS_MAX_AGE_SECS: i64 = 300;
+
 /// The outcome of a rotation.
 #[derive(Debug, Clone)]
-pub struct Rotation {
-    /// The key that now signs.
-    pub active: String,
-    /// The key that stopped signing, if there was one.
-    pub retiring: Option<String>,
+pub enum Rotation {
+    /// `next` became active.
+    Promoted {
+        /// The key that now signs.
+        active: String,
+        /// The key that stopped signing, if there was one.
+        retiring: Option<String>,
+    },
+    /// Nothing promoted: the `next` key (created now if there was none) has
+    /// not been published for [`JWKS_MAX_AGE_SECS`] yet.
+    Pending {
+        /// The published key waiting to sign.
+        next: String,
+        /// Unix seconds from which `key rotate` promotes it.
+        ready_at: i64,
+    },
 }
 
-/// Promotes the `next` key of `alg` to `active` (creating one if there is
-/// none) and moves the old active key to `retiring` (SPEC §7).
+/// SPEC §7: promotes the `next` key of `alg` to `active` and moves the old
+/// active key to `retiring`, once that `next` has been published for at
+/// least [`JWKS_MAX_AGE_SECS`]. With no `next`, creates one and promotes
+/// nothing. `now_anyway` (`--now`) promotes at once, as does the absence of
+/// an active key (nothing can sign otherwise).
 pub async fn rotate(
     store: &dyn KeyStore,
     vault: &KeyVault,
     alg: Alg,
     now: i64,
+    now_anyway: bool,
 ) -> anyhow::Result<Rotation> {
     let keys = store.list_keys().await?;
+    let old: Vec<&KeyRecord> = keys
+        .iter()
+        .filter(|k| k.alg == alg && k.state == KeyState::Active)
+        .collect();
     let next = match keys
         .iter()
         .find(|k| k.alg == alg && k.state == KeyState::Next)
@@ -273,14 +298,17 @@ pub async fn rotate(
     };
     // A next key must parse before it may sign.
     vault.signing_key(&next)?;
-    let old: Vec<&KeyRecord> = keys
-        .iter()
-        .filter(|k| k.alg == alg && k.state == KeyState::Active)
-        .collect();
+    let ready_at = next.created_at + JWKS_MAX_AGE_SECS;
+    if now < ready_at && !now_anyway && !old.is_empty() {
+        return Ok(Rotation::Pending {
+            next: next.kid,
+            ready_at,
+        });
+    }
     let mut changes = vec![(next.kid.clone(), KeyState::Active, now)];
     changes.extend(old.iter().map(|k| (k.kid.clone(), KeyState::Retiring, now)));
     store.set_key_states(&changes).await?;
-    Ok(Rotation {
+    Ok(Rotation::Promoted {
         active: next.kid,
         retiring: old.first().map(|k| k.kid.clone()),
     })

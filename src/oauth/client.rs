@@ -194,6 +194,9 @@ pub struct Client {
     pub grants: BTreeSet<GrantType>,
     /// Authentication methods the client may use.
     pub auth_methods: BTreeSet<AuthMethod>,
+    /// The provider dialects (by name, as `http::dialect` spells them) whose
+    /// token paths the client may use (SPEC §5).
+    pub dialects: BTreeSet<String>,
     /// The algorithm of the client's tokens.
     pub alg: crate::keys::Alg,
     /// Whether the client may call the introspection endpoint.
@@ -207,6 +210,9 @@ pub struct Client {
     /// The client's secrets, newest first; expired ones may still be listed.
     pub secrets: Vec<StoredSecret>,
 }
+
+/// The dialect a client is bound to when none is named (SPEC §5).
+pub const DEFAULT_DIALECT: &str = "payvalida";
 
 /// The entry of [`Client::allowed_audiences`] that allows any audience.
 pub const ANY_AUDIENCE: &str = "*";

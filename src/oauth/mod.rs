@@ -23,7 +23,7 @@ mod verify;
 pub use auth::{AuthSettings, AuthStats, Authenticator, MAX_LIVE_SECRETS};
 pub use client::{
     generate_secret, parse_audiences, parse_list, AuthMethod, Client, ClientId, GrantType,
-    InvalidValue, StoredSecret, ANY_AUDIENCE,
+    InvalidValue, StoredSecret, ANY_AUDIENCE, DEFAULT_DIALECT,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use denylist::{Denylist, Stale, REVOCATION_PRUNE_MARGIN_SECS};
@@ -37,7 +37,7 @@ pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON
 pub use store::{Change, ClientStore, Store, StoreError, UserStore};
 pub use token::{
     audience_for, granted_scope, lifetime, AccessClaims, IssuedToken, Minted, Mode, Policy,
-    TokenService, DEFAULT_REFRESH_TTL, DEFAULT_TTL,
+    TokenService, DEFAULT_REFRESH_MAX_LIFETIME, DEFAULT_REFRESH_TTL, DEFAULT_TTL,
 };
 pub use user::{
     new_refresh_token, refresh_token_hash, NewRefreshToken, RefreshOutcome, User, Username,

@@ -148,6 +148,9 @@ pub struct TokenRequest {
     /// Private claims (RFC 7519 §4.3) to carry in the token, such as a value
     /// sealed for the operator; registered claim names are refused.
     pub extra_claims: serde_json::Map<String, serde_json::Value>,
+    /// The dialect whose path the request came in on (set by the HTTP
+    /// edge); the client must be bound to it. `None` checks nothing.
+    pub dialect: Option<&'static str>,
 }
 
 impl TryFrom<RawTokenRequest> for TokenRequest {
@@ -200,6 +203,7 @@ impl TryFrom<RawTokenRequest> for TokenRequest {
             audience: raw.audience.filter(|a| !a.trim().is_empty()),
             lifetime: None,
             extra_claims: serde_json::Map::new(),
+            dialect: None,
         })
     }
 }

@@ -58,7 +58,9 @@ pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
     /// Replaces a client's attributes (not its secrets); `NotFound` if absent.
     async fn update_client(&self, client: &Client) -> Result<(), StoreError>;
-    /// Deletes a client and its secrets; `NotFound` if absent.
+    /// Deletes a client, its secrets and its refresh tokens (so that a
+    /// client re-created under the same id inherits none); `NotFound` if
+    /// absent.
     async fn delete_client(&self, id: &ClientId, now: i64) -> Result<(), StoreError>;
     /// Adds a new secret, makes the current one expire at `old_expire_at`
     /// (rotation with grace) and ends any older grace period at `now`, so
@@ -100,11 +102,16 @@ pub trait UserStore: Send + Sync {
     async fn update_user(&self, user: &User) -> Result<(), StoreError>;
     /// Deletes a user and the user's refresh tokens; `NotFound` if absent.
     async fn delete_user(&self, username: &Username) -> Result<(), StoreError>;
+    /// The client a refresh token (live or not) was issued to.
+    async fn refresh_token_owner(&self, hash: &str) -> Result<Option<ClientId>, StoreError>;
+    /// Revokes every token of the family of the refresh token with `hash`.
+    async fn revoke_refresh_family(&self, hash: &str) -> Result<(), StoreError>;
     /// Stores a new refresh token.
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
     /// Spends the token with `hash` if it is live, issued to `client`, and
     /// its user is enabled, and stores its successor (`next_hash`, expiring
-    /// at `next_expires_at`) in the same family, all in one transaction so
+    /// at `next_expires_at` or at the family's absolute end, whichever comes
+    /// first) in the same family, all in one transaction so
     /// that two concurrent uses cannot both succeed. A token that was
     /// already spent revokes its whole family (RFC 9700 §4.14.2).
     async fn use_refresh_token(

@@ -115,10 +115,16 @@ pub struct Policy {
     pub mode: Mode,
     /// Lifetime of refresh tokens, in seconds.
     pub refresh_ttl: i64,
+    /// Absolute lifetime of a refresh-token family, in seconds: after it
+    /// the user logs in again, however often the family was rotated.
+    pub refresh_max_lifetime: i64,
 }
 
 /// The default refresh-token lifetime: 14 days.
 pub const DEFAULT_REFRESH_TTL: i64 = 14 * 86_400;
+
+/// The default absolute lifetime of a refresh-token family: 90 days.
+pub const DEFAULT_REFRESH_MAX_LIFETIME: i64 = 90 * 86_400;
 
 /// Issues tokens: authenticates, applies the grant rules, signs.
 pub struct TokenService {
@@ -181,6 +187,13 @@ impl TokenService {
                 "the client may not use this grant type",
             ));
         }
+        // SPEC §5: a client uses only the dialects it was set up for, so
+        // that it cannot pick another provider's longer lifetime.
+        if req.dialect.is_some_and(|d| !client.dialects.contains(d)) {
+            return Err(TokenError::UnauthorizedClient(
+                "the client may not use this dialect",
+            ));
+        }
         let audience = audience_for(&client, &self.policy.default_audience, req.audience)?;
         let ttl = lifetime(self.policy.mode, &client, req.lifetime)?;
         let extra = req.extra_claims;
@@ -229,6 +242,7 @@ impl TokenService {
                             scope: scope.to_string(),
                             issued_at: now,
                             expires_at: now + self.policy.refresh_ttl,
+                            family_expires_at: now + self.policy.refresh_max_lifetime,
                         })
                         .await
                         .map_err(store_error)?;
@@ -263,8 +277,8 @@ impl TokenService {
                     TokenError::Internal(anyhow::anyhow!("stored scope is malformed"))
                 })?;
                 // RFC 6749 §6: a refresh may narrow the scope, never widen it.
-                let scope = match req.scope {
-                    None => family_scope,
+                let requested = match req.scope {
+                    None => family_scope.clone(),
                     Some(s) if s.is_subset(&family_scope) => s,
                     Some(_) => {
                         return Err(TokenError::InvalidScope(
@@ -272,6 +286,18 @@ impl TokenService {
                         ))
                     }
                 };
+                // A scope taken from the client or the user since the grant
+                // is gone at the next refresh (RFC 9700 §4.14.2).
+                let mut scope = requested.intersection(&client.scopes);
+                let user = self.users.get_user(&username).await.map_err(store_error)?;
+                if let Some(allowed) = user.as_ref().and_then(|u| u.scopes.as_ref()) {
+                    scope = scope.intersection(allowed);
+                }
+                if scope.is_empty() && !requested.is_empty() {
+                    return Err(TokenError::InvalidScope(
+                        "the granted scope is no longer allowed",
+                    ));
+                }
                 let minted = Minted {
                     scope,
                     audience,
@@ -439,6 +465,7 @@ mod tests {
             allowed_audiences: Default::default(),
             grants: [GrantType::ClientCredentials].into(),
             auth_methods: Default::default(),
+            dialects: Default::default(),
             alg: crate::keys::Alg::Es256,
             can_introspect: false,
             enabled: true,

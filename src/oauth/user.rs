@@ -95,8 +95,11 @@ pub struct NewRefreshToken {
     pub scope: String,
     /// Unix seconds.
     pub issued_at: i64,
-    /// Unix seconds.
+    /// Unix seconds; the store caps it at `family_expires_at`.
     pub expires_at: i64,
+    /// Unix seconds after which no token of the family works, however
+    /// often it was rotated.
+    pub family_expires_at: i64,
 }
 
 /// What presenting a refresh token did.

@@ -19,8 +19,9 @@ use super::denylist::{Denylist, Stale};
 use super::error::{AuthFailure, TokenError};
 use super::request::Credentials;
 use super::scope::ScopeSet;
-use super::store::{ClientStore, StoreError};
+use super::store::{Store, StoreError};
 use super::token::AccessClaims;
+use super::user::refresh_token_hash;
 use crate::keys::{KeyRing, KeyRingHandle, VerifyError};
 
 /// Why a presented access token is not accepted. The `Display` text is for
@@ -155,6 +156,12 @@ pub enum Revocation {
         /// The client the token was issued to.
         client_id: String,
     },
+    /// The token was a refresh token: it and every token of its rotation
+    /// family are revoked (RFC 7009 §2.1, RFC 9700 §4.14.2).
+    RefreshFamily {
+        /// The client the refresh token was issued to.
+        client_id: String,
+    },
     /// The token was not a live token of this server; nothing to do
     /// (RFC 7009 §2.2: "invalid tokens do not cause an error response").
     Ignored,
@@ -164,7 +171,7 @@ pub enum Revocation {
 pub struct TokenVerifier {
     auth: Arc<Authenticator>,
     keys: Arc<KeyRingHandle>,
-    store: Arc<dyn ClientStore>,
+    store: Arc<dyn Store>,
     denylist: Arc<Denylist>,
     issuer: String,
 }
@@ -182,7 +189,7 @@ impl TokenVerifier {
     pub fn new(
         auth: Arc<Authenticator>,
         keys: Arc<KeyRingHandle>,
-        store: Arc<dyn ClientStore>,
+        store: Arc<dyn Store>,
         denylist: Arc<Denylist>,
         issuer: String,
     ) -> Self {
@@ -213,19 +220,19 @@ impl TokenVerifier {
     }
 
     /// RFC 6750: whether a request's bearer token is valid and carries
-    /// every scope of `required` (and, when given, names `audience`).
+    /// every scope of `required`, and names `audience` (RFC 9068 §4).
     pub fn authorize(
         &self,
         token: Option<&str>,
         required: &ScopeSet,
-        audience: Option<&str>,
+        audience: &str,
         now: i64,
     ) -> Result<VerifiedToken, BearerError> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(BearerError::Missing)?;
         let verified = self.verify(token, now)?;
-        if audience.is_some_and(|a| a != verified.claims.aud) {
+        if audience != verified.claims.aud {
             return Err(BearerError::WrongAudience);
         }
         if !required.is_subset(&verified.scope()) {
@@ -276,7 +283,10 @@ impl TokenVerifier {
         let Ok(verified) =
             verify_access_token(&self.keys.current(), token, Some(&self.issuer), now)
         else {
-            return Ok(Revocation::Ignored);
+            // RFC 7009 §2: refresh tokens MUST be revocable. Revoking one
+            // revokes its family, so that no successor of a leaked token
+            // lives on; revoking an access token revokes nothing else.
+            return self.revoke_refresh(&client, token).await;
         };
         let claims = verified.claims;
         if claims.client_id != client.id.as_ref() && !client.can_introspect {
@@ -295,6 +305,42 @@ impl TokenVerifier {
         Ok(Revocation::Revoked {
             jti: claims.jti,
             client_id: claims.client_id,
+        })
+    }
+}
+
+impl TokenVerifier {
+    /// Revokes the family of a refresh token issued to `client` (or to
+    /// anyone, when `client` may introspect); an unknown token is ignored.
+    async fn revoke_refresh(
+        &self,
+        client: &super::client::Client,
+        token: &str,
+    ) -> Result<Revocation, TokenError> {
+        let unavailable = |e: StoreError| match e {
+            StoreError::Unavailable(e) => TokenError::Unavailable(e),
+            other => TokenError::Internal(other.into()),
+        };
+        let hash = refresh_token_hash(&token.to_owned().into());
+        let Some(owner) = self
+            .store
+            .refresh_token_owner(&hash)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(Revocation::Ignored);
+        };
+        if owner != client.id && !client.can_introspect {
+            return Err(TokenError::UnauthorizedClient(
+                "the token was not issued to this client",
+            ));
+        }
+        self.store
+            .revoke_refresh_family(&hash)
+            .await
+            .map_err(unavailable)?;
+        Ok(Revocation::RefreshFamily {
+            client_id: owner.as_ref().to_owned(),
         })
     }
 }

@@ -35,6 +35,7 @@ pub(crate) struct ClientRow {
     pub allowed_audiences: Option<String>,
     pub grants: String,
     pub auth_methods: String,
+    pub dialects: String,
     pub token_alg: String,
     pub can_introspect: bool,
     pub enabled: bool,
@@ -66,6 +67,13 @@ impl ClientRow {
             grants: parse_list(&self.grants).map_err(|_| corrupt("grant list"))?,
             auth_methods: parse_list(&self.auth_methods)
                 .map_err(|_| corrupt("auth method list"))?,
+            dialects: self
+                .dialects
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .collect(),
             alg: self
                 .token_alg
                 .parse::<Alg>()
@@ -83,6 +91,11 @@ impl ClientRow {
 /// when empty.
 pub(crate) fn audiences(set: &BTreeSet<String>) -> Option<String> {
     (!set.is_empty()).then(|| set.iter().map(String::as_str).collect::<Vec<_>>().join(" "))
+}
+
+/// Renders a dialect list as the store keeps it: comma-separated.
+pub(crate) fn dialects(set: &BTreeSet<String>) -> String {
+    set.iter().map(String::as_str).collect::<Vec<_>>().join(",")
 }
 
 /// Renders a set as the comma-separated list the store keeps.
@@ -192,7 +205,7 @@ macro_rules! sql_store {
     ($store:ty) => {
         const CLIENT_COLUMNS: &str = "client_id, name, scopes, default_scopes, ttl_seconds, audience, \
              grants, auth_methods, token_alg, can_introspect, enabled, created_at, updated_at, \
-             allowed_audiences";
+             allowed_audiences, dialects";
 
         impl $store {
             async fn log_change(
@@ -260,6 +273,7 @@ macro_rules! sql_store {
                     allowed_audiences: r.try_get("allowed_audiences")?,
                     grants: r.try_get("grants")?,
                     auth_methods: r.try_get("auth_methods")?,
+                    dialects: r.try_get("dialects")?,
                     token_alg: r.try_get("token_alg")?,
                     can_introspect: r.try_get("can_introspect")?,
                     enabled: r.try_get("enabled")?,
@@ -337,7 +351,7 @@ macro_rules! sql_store {
                 use $crate::store::sql::{join, map_err};
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
                 sqlx::query(&format!(
-                    "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                    "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                 ))
                 .bind(c.id.as_ref())
                 .bind(&c.name)
@@ -353,6 +367,7 @@ macro_rules! sql_store {
                 .bind(c.created_at)
                 .bind(c.updated_at)
                 .bind($crate::store::sql::audiences(&c.allowed_audiences))
+                .bind($crate::store::sql::dialects(&c.dialects))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -380,7 +395,7 @@ macro_rules! sql_store {
                 let done = sqlx::query(
                     "UPDATE clients SET name = $2, scopes = $3, default_scopes = $4, ttl_seconds = $5, \
                      audience = $6, grants = $7, auth_methods = $8, token_alg = $9, can_introspect = $10, \
-                     enabled = $11, updated_at = $12, allowed_audiences = $13 WHERE client_id = $1",
+                     enabled = $11, updated_at = $12, allowed_audiences = $13, dialects = $14 WHERE client_id = $1",
                 )
                 .bind(c.id.as_ref())
                 .bind(&c.name)
@@ -395,6 +410,7 @@ macro_rules! sql_store {
                 .bind(c.enabled)
                 .bind(c.updated_at)
                 .bind($crate::store::sql::audiences(&c.allowed_audiences))
+                .bind($crate::store::sql::dialects(&c.dialects))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -410,6 +426,11 @@ macro_rules! sql_store {
             async fn delete_client(&self, id: &$crate::oauth::ClientId, now: i64) -> Result<(), $crate::oauth::StoreError> {
                 use $crate::store::sql::map_err;
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
+                sqlx::query("DELETE FROM refresh_tokens WHERE client_id = $1")
+                    .bind(id.as_ref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
                     .bind(id.as_ref())
                     .execute(&mut *tx)
@@ -648,6 +669,31 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn refresh_token_owner(&self, hash: &str) -> Result<Option<$crate::oauth::ClientId>, $crate::oauth::StoreError> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT client_id FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::sql::map_err)?;
+                row.map(|(id,)| {
+                    $crate::oauth::ClientId::parse(&id)
+                        .map_err(|_| $crate::oauth::StoreError::Unavailable(anyhow::anyhow!("stored refresh token has an invalid client id")))
+                })
+                .transpose()
+            }
+
+            async fn revoke_refresh_family(&self, hash: &str) -> Result<(), $crate::oauth::StoreError> {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked = TRUE \
+                     WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+                )
+                .bind(hash)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::sql::map_err)?;
+                Ok(())
+            }
+
             async fn insert_refresh_token(&self, t: &$crate::oauth::NewRefreshToken) -> Result<(), $crate::oauth::StoreError> {
                 use $crate::store::sql::map_err;
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
@@ -658,8 +704,8 @@ macro_rules! sql_store {
                     .await
                     .map_err(map_err)?;
                 sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at, family_expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&t.hash)
                 .bind(&t.family_id)
@@ -667,7 +713,8 @@ macro_rules! sql_store {
                 .bind(t.username.as_ref())
                 .bind(&t.scope)
                 .bind(t.issued_at)
-                .bind(t.expires_at)
+                .bind(t.expires_at.min(t.family_expires_at))
+                .bind(t.family_expires_at)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -687,12 +734,12 @@ macro_rules! sql_store {
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
                 // The conditional UPDATE is the single-use guarantee: of two
                 // concurrent uses, the second finds `used_at` already set.
-                let spent: Option<(String, String, String)> = sqlx::query_as(
+                let spent: Option<(String, String, String, i64)> = sqlx::query_as(
                     "UPDATE refresh_tokens SET used_at = $2 \
                      WHERE token_hash = $1 AND used_at IS NULL AND revoked = FALSE AND expires_at > $2 \
                      AND client_id = $3 \
                      AND EXISTS (SELECT 1 FROM users u WHERE u.username = refresh_tokens.username AND u.enabled = TRUE) \
-                     RETURNING family_id, username, scope",
+                     RETURNING family_id, username, scope, COALESCE(family_expires_at, expires_at)",
                 )
                 .bind(hash)
                 .bind(now)
@@ -700,10 +747,12 @@ macro_rules! sql_store {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                if let Some((family, username, scope)) = spent {
+                if let Some((family, username, scope, family_expires_at)) = spent {
+                    // RFC 9700 §4.14.2: rotation renews the token, never the
+                    // family's absolute end.
                     sqlx::query(
-                        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, username, scope, issued_at, expires_at, family_expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
                     .bind(next_hash)
                     .bind(&family)
@@ -711,7 +760,8 @@ macro_rules! sql_store {
                     .bind(&username)
                     .bind(&scope)
                     .bind(now)
-                    .bind(next_expires_at)
+                    .bind(next_expires_at.min(family_expires_at))
+                    .bind(family_expires_at)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;

@@ -47,6 +47,7 @@ impl SqliteStore {
                 format!("Failed to create the database directory {}", dir.display())
             })?;
         }
+        create_owner_only(&path)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
@@ -58,6 +59,27 @@ impl SqliteStore {
             .await
             .context("Failed to migrate the SQLite database")?;
         Ok(SqliteStore { pool })
+    }
+}
+
+/// Creates the database file mode 0600 before SQLite opens it: it holds
+/// secret hashes and sealed keys. SQLite gives its `-wal` and `-shm` files
+/// the database file's mode. An existing file is left as it is.
+fn create_owner_only(path: &std::path::Path) -> anyhow::Result<()> {
+    let name = path.as_os_str();
+    if name.is_empty() || name == ":memory:" || path.exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it first: it is theirs to have made.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(format!("Failed to create the database {}", path.display()))),
     }
 }
 

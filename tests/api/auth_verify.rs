@@ -83,6 +83,49 @@ async fn a_valid_token_with_the_scope_passes_with_headers_for_the_upstream() {
 }
 
 #[tokio::test]
+async fn without_an_audience_parameter_the_token_must_be_for_the_servers_audience() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = app.create_client(&[
+        "--scopes",
+        "transaction",
+        "--audience",
+        "https://other-api.example",
+    ]);
+    let foreign = app.token_for(&id, &secret, Some("transaction")).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ours = token(&app, "transaction").await;
+    // The server's audience is the issuer here (no --audience).
+    assert_eq!(jwt_parts(&ours).1["aud"], app.base);
+
+    // RFC 9068 §4: a token minted for another resource is refused.
+    let resp = app.auth_verify("transaction", Some(&foreign)).await;
+    assert_eq!(resp.status(), 401);
+    assert!(challenge(&resp).contains("invalid_token"));
+    assert_eq!(
+        app.auth_verify("transaction", Some(&ours)).await.status(),
+        200
+    );
+    // Unless the proxy names that other audience.
+    for (t, status) in [(&foreign, 200), (&ours, 401)] {
+        let resp = app
+            .http
+            .get(app.url("/auth/verify"))
+            .query(&[
+                ("scope", "transaction"),
+                ("audience", "https://other-api.example"),
+            ])
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status);
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn missing_or_invalid_tokens_are_401_and_a_missing_scope_is_403() {
     let app = TestApp::spawn().await;
     let confirmation = token(&app, "confirmation").await;
@@ -167,12 +210,16 @@ async fn a_token_is_refused_the_second_its_exp_passes() {
     let status_after = |secs: i64| {
         clock.advance(secs);
         async {
-            // The denylist is re-marked fresh by the next poll after a jump.
+            // The denylist is re-marked fresh by the next poll after a
+            // jump (every 200 ms here); a server that never recovers
+            // fails the test instead of hanging the suite.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             loop {
                 let resp = app.auth_verify("transaction", Some(&t)).await;
                 if resp.status() != 503 {
                     return resp;
                 }
+                assert!(std::time::Instant::now() < deadline, "still 503 after 10 s");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }

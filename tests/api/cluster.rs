@@ -217,7 +217,7 @@ async fn three_instances_on_one_database_agree_and_converge_within_five_seconds(
     eprintln!("secret rotation reached 3 instances in {took:?}");
 
     // Key rotation done once reaches all three: published, then signing.
-    let r = cli(&db, &kek, &admin_keys, &["key", "rotate"]);
+    let r = cli(&db, &kek, &admin_keys, &["key", "rotate", "--now"]);
     let new_kid = r["active"].as_str().unwrap().to_owned();
     let took = all_within(&bases, Duration::from_secs(5), |b| {
         let (http, id, secret, kid) = (

@@ -616,8 +616,18 @@ async fn paymes_wire_format_and_errors() {
         "client_secret_basic,client_secret_post",
         "--allowed-audiences",
         "https://api.alignet.io",
+        "--dialects",
+        "payme",
     ]);
-    let (basic_only, basic_secret) = app.create_client(&["--scopes", "create:token"]);
+    let (basic_only, basic_secret) =
+        app.create_client(&["--scopes", "create:token", "--dialects", "payme"]);
+    // A client not set up for Pay-me (the default binds to payvalida).
+    let (standard, standard_secret) = app.create_client(&[
+        "--scopes",
+        "create:token",
+        "--auth-methods",
+        "client_secret_basic,client_secret_post",
+    ]);
 
     let with = |f: &dyn Fn(&mut Value)| {
         let mut b = payme_body();
@@ -639,6 +649,15 @@ async fn paymes_wire_format_and_errors() {
                    "client_secret": limited_secret, "scope": "create:token"}),
             403,
             "invalid_target",
+            "03",
+        ),
+        (
+            "client not set up for the payme dialect",
+            json!({"action": "authorize", "grant_type": "client_credentials",
+                   "audience": "https://api.alignet.io", "client_id": standard,
+                   "client_secret": standard_secret, "scope": "create:token"}),
+            403,
+            "unauthorized_client",
             "03",
         ),
         (
@@ -952,8 +971,39 @@ async fn production_allows_a_dialects_documented_lifetime_and_no_more() {
         .await;
     assert_eq!(resp.status(), 401);
 
+    // SPEC §5: a client set up for Payválida only (the default) cannot pick
+    // Nequi's 3600 s tokens: unauthorized_client, in Nequi's shape.
     let (id, secret) = app.create_client(&["--scopes", "transaction"]);
+    let shown = app.cli_json(&["client", "show", &id]);
+    assert_eq!(shown["dialects"], serde_json::json!(["payvalida"]));
+    let resp = app
+        .post_nequi(
+            "?grant_type=client_credentials",
+            &basic_header(&id, &secret),
+            "",
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+    let t = app.token_for(&id, &secret, None).await;
+    assert_eq!(t["expires_in"], 1200);
+
+    // Bound to both, it gets each dialect's documented lifetime.
+    app.cli_json(&["client", "update", &id, "--dialects", "payvalida,nequi"]);
+    assert_eq!(
+        app.cli_json(&["client", "show", &id])["dialects"],
+        serde_json::json!(["nequi", "payvalida"])
+    );
     let auth = basic_header(&id, &secret);
+    let ok = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        app.post_nequi("?grant_type=client_credentials", &auth, "")
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    assert!(ok, "the client update did not reach the server");
     let t: Value = app
         .post_nequi("?grant_type=client_credentials", &auth, "")
         .await
@@ -962,7 +1012,14 @@ async fn production_allows_a_dialects_documented_lifetime_and_no_more() {
         .unwrap();
     assert_eq!(t["expires_in"], 3600);
 
-    let (long, long_secret) = app.create_client(&["--scopes", "transaction", "--ttl", "7200"]);
+    let (long, long_secret) = app.create_client(&[
+        "--scopes",
+        "transaction",
+        "--ttl",
+        "7200",
+        "--dialects",
+        "nequi",
+    ]);
     let resp = app
         .post_nequi(
             "?grant_type=client_credentials",

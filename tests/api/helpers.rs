@@ -108,6 +108,7 @@ pub struct Options {
     pub trusted_proxies: TrustedProxies,
     pub hash_concurrency: usize,
     pub hash_queue_size: usize,
+    pub refresh_max_lifetime: i64,
 }
 
 impl Default for Options {
@@ -122,6 +123,7 @@ impl Default for Options {
             trusted_proxies: TrustedProxies::default(),
             hash_concurrency: AuthSettings::default().hash_concurrency,
             hash_queue_size: AuthSettings::default().hash_queue_size,
+            refresh_max_lifetime: ficha::oauth::DEFAULT_REFRESH_MAX_LIFETIME,
         }
     }
 }
@@ -165,6 +167,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
             ..AuthSettings::default()
         },
         refresh_ttl: ficha::oauth::DEFAULT_REFRESH_TTL,
+        refresh_max_lifetime: opts.refresh_max_lifetime,
         dialect_paths: opts.dialect_paths.clone(),
         trusted_proxies: opts.trusted_proxies.clone(),
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,

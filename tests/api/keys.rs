@@ -46,8 +46,33 @@ both_backends!(
             old_kid.as_str()
         );
 
-        // Rotate: next signs, the old key is retiring and still published.
+        // SPEC §7: a next key published for less than the JWKS max-age is
+        // not promoted; rotate says when it will be.
+        let max_age: i64 = app
+            .http
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .rsplit("max-age=")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let r = app.cli_json(&["key", "rotate"]);
+        assert_eq!(r["promoted"], false, "{r}");
+        assert_eq!(r["next"], next_kid.as_str());
+        let wait = r["retry_in_secs"].as_i64().unwrap();
+        assert!(wait > max_age - 60 && wait <= max_age, "{r}");
+        let text = app.cli(&["key", "rotate"]);
+        assert!(String::from_utf8_lossy(&text.stdout).contains("run `ficha key rotate` again in"));
+
+        // --now: next signs, the old key is retiring and still published.
+        let r = app.cli_json(&["key", "rotate", "--now"]);
+        assert_eq!(r["promoted"], true);
         assert_eq!(r["active"], next_kid.as_str());
         assert_eq!(r["retiring"], old_kid.as_str());
         assert!(
@@ -99,13 +124,37 @@ both_backends!(
 );
 
 #[tokio::test]
-async fn rotate_without_a_next_key_creates_one_and_promotes_it() {
+async fn rotate_without_a_next_key_creates_one_and_promotes_nothing() {
     let app = TestApp::spawn().await;
     let before = kids(&app.get_jwks().await);
+    let old = app.token_for("payvalida", "client_secret", None).await;
+    let old_kid = jwt_parts(old["access_token"].as_str().unwrap()).0["kid"].clone();
     let r = app.cli_json(&["key", "rotate"]);
+    assert_eq!(r["promoted"], false, "{r}");
+    let next = r["next"].as_str().unwrap().to_owned();
+    assert!(!before.contains(&next));
+    // Published at once, not signing.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            kids(&app.get_jwks().await).contains(&next)
+        })
+        .await
+    );
+    let t = app.token_for("payvalida", "client_secret", None).await;
+    assert_eq!(
+        jwt_parts(t["access_token"].as_str().unwrap()).0["kid"],
+        old_kid
+    );
+    // Running it again creates no second key.
+    let again = app.cli_json(&["key", "rotate"]);
+    assert_eq!(
+        (again["promoted"].clone(), again["next"].clone()),
+        (false.into(), next.clone().into())
+    );
+    let r = app.cli_json(&["key", "rotate", "--now"]);
     let active = r["active"].as_str().unwrap().to_owned();
-    assert!(!before.contains(&active));
-    assert_eq!(r["retiring"], before[0].as_str());
+    assert_eq!(active, next);
+    assert_eq!(r["retiring"], old_kid);
     assert!(
         eventually(Duration::from_secs(5), || async {
             let t = app.token_for("payvalida", "client_secret", None).await;

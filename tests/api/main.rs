@@ -7,14 +7,17 @@ mod helpers;
 
 mod attack;
 mod auth_verify;
+mod binding;
 mod cli;
 mod cluster;
 mod dialects;
 mod fegora;
 mod grants;
+mod hardening;
 mod interop;
 mod introspect;
 mod keys;
+mod lifecycle;
 mod logging;
 mod nginx;
 mod openapi;

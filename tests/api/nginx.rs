@@ -167,6 +167,8 @@ async fn echo(
         "client_id": h("x-ficha-client-id"),
         "scope": h("x-ficha-scope"),
         "jti": h("x-ficha-jti"),
+        "sub": h("x-ficha-sub"),
+        "exp": h("x-ficha-exp"),
         "body": String::from_utf8_lossy(&body),
     }))
 }
@@ -245,8 +247,10 @@ async fn nginx_auth_request_guards_the_transaction_endpoints() {
         let resp = http
             .post(format!("{base}{path}"))
             .bearer_auth(t)
-            // A forged header is overwritten by nginx.
+            // Forged headers are overwritten by nginx.
             .header("X-Ficha-Client-Id", "someone-else")
+            .header("X-Ficha-Sub", "victim")
+            .header("X-Ficha-Exp", "9999999999")
             .body(r#"{"amount": 100}"#)
             .send()
             .await
@@ -256,6 +260,11 @@ async fn nginx_auth_request_guards_the_transaction_endpoints() {
         assert_eq!(seen["path"], path);
         assert_eq!(seen["method"], "POST");
         assert_eq!(seen["client_id"], "payvalida");
+        assert_eq!(
+            seen["sub"], "payvalida",
+            "a caller's X-Ficha-Sub got through"
+        );
+        assert_ne!(seen["exp"], "9999999999");
         assert_eq!(seen["scope"], scope);
         assert_eq!(seen["body"], r#"{"amount": 100}"#);
         if path == "/transaction" {

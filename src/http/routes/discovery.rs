@@ -12,9 +12,7 @@ use crate::http::dialect::DialectKind;
 use crate::http::openapi::schemas;
 use crate::http::state::AppState;
 
-/// How long verifiers may cache the JWKS. A `next` key must be published at
-/// least this long before `key rotate` makes it sign (SPEC §7).
-pub const JWKS_MAX_AGE_SECS: u32 = 300;
+pub use crate::keys::JWKS_MAX_AGE_SECS;
 
 /// `GET /.well-known/jwks.json`: every key a live token may be signed with.
 #[utoipa::path(

@@ -37,8 +37,14 @@ pub async fn revoke_token(State(state): State<AppState>, peer: Peer, form: Clien
     .await;
     match result {
         Ok(outcome) => {
-            if let Revocation::Revoked { jti, client_id } = outcome {
-                tracing::info!(target: "ficha::audit", %client_id, %jti, "token revoked");
+            match outcome {
+                Revocation::Revoked { jti, client_id } => {
+                    tracing::info!(target: "ficha::audit", %client_id, %jti, "token revoked");
+                }
+                Revocation::RefreshFamily { client_id } => {
+                    tracing::info!(target: "ficha::audit", %client_id, "refresh token family revoked");
+                }
+                Revocation::Ignored => {}
             }
             let mut resp = ().into_response();
             no_store(&mut resp);

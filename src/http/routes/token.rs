@@ -126,7 +126,8 @@ async fn decode_and_issue(
     let ctx = DecodeContext {
         claims: &state.claims,
     };
-    let request = kind.adapter().decode(input, &ctx)?;
+    let mut request = kind.adapter().decode(input, &ctx)?;
+    request.dialect = Some(kind.as_str());
     let span = tracing::Span::current();
     span.record("client_id", request.credentials.client_id().as_ref());
     span.record("grant_type", request.grant.name());

@@ -27,7 +27,8 @@ pub const SUBJECT_HEADER: &str = "x-ficha-sub";
 pub const EXPIRES_HEADER: &str = "x-ficha-exp";
 
 /// Checks the request's bearer token against `scope` (space-separated, all
-/// required; none means any valid token) and, if given, `audience`.
+/// required; none means any valid token) and its `aud` against `audience`
+/// (default: the server's audience).
 #[utoipa::path(
     method(get, post, put, delete, options, patch, trace),
     path = "/auth/verify",
@@ -87,7 +88,12 @@ pub async fn verify_request(
     let Ok(required) = ScopeSet::parse(params.get("scope").map_or("", String::as_str)) else {
         return bad_request(&state, TokenError::InvalidRequest("scope is malformed"));
     };
-    let audience = params.get("audience").map(String::as_str);
+    // RFC 9068 §4: the token must be meant for this resource; without
+    // `audience`, that is the server's own audience (SPEC §4).
+    let audience = params.get("audience").map_or(
+        state.tokens.policy().default_audience.as_str(),
+        String::as_str,
+    );
     match state.verifier.authorize(
         bearer_token(&headers),
         &required,
