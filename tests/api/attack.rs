@@ -50,6 +50,12 @@ pub async fn metric(app: &TestApp, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
+/// How many failures a bucket draining one every `every` seconds has let
+/// go since `started`, plus one for the partial interval.
+fn drained(started: Instant, every: u64) -> u64 {
+    started.elapsed().as_secs() / every + 1
+}
+
 fn strict() -> Options {
     // The SPEC's defaults: 10 failures a minute per (id, address), 120 per
     // address.
@@ -87,6 +93,7 @@ async fn a_flood_aimed_at_a_client_id_never_locks_it_out_from_another_address() 
         .unwrap();
     let (id, secret) = app.create_client(&["--scopes", "transaction"]);
     let attacker = client_from(ATTACKER);
+    let started = Instant::now();
     let mut statuses = Vec::new();
     for i in 0..30 {
         statuses.push(
@@ -95,10 +102,18 @@ async fn a_flood_aimed_at_a_client_id_never_locks_it_out_from_another_address() 
                 .as_u16(),
         );
     }
+    // The bucket drains one failure every 6 s: on a slow machine a few
+    // more guesses may be let through, never more than that.
+    let drained = drained(started, 6);
+    let hashed = statuses.iter().filter(|s| **s == 401).count() as u64;
     assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
-    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
-    // Only the ten counted failures were hashed.
-    assert_eq!(metric(&app, "ficha_hash_verifications_total").await, 10);
+    assert!(hashed <= 10 + drained, "{statuses:?}");
+    assert_eq!(
+        statuses.len() as u64 - hashed,
+        statuses.iter().filter(|s| **s == 429).count() as u64
+    );
+    // Only the counted failures were hashed.
+    assert_eq!(metric(&app, "ficha_hash_verifications_total").await, hashed);
     // The client has never been verified here: its cold request, from its
     // own address, during the attack, gets its token.
     assert_eq!(token_status(&app.http, &app, &id, &secret).await, 200);
@@ -107,7 +122,10 @@ async fn a_flood_aimed_at_a_client_id_never_locks_it_out_from_another_address() 
     for _ in 0..20 {
         assert_eq!(token_status(&other, &app, &id, "same-guess").await, 401);
     }
-    assert_eq!(metric(&app, "ficha_hash_verifications_total").await, 12);
+    assert_eq!(
+        metric(&app, "ficha_hash_verifications_total").await,
+        hashed + 2
+    );
     assert_eq!(
         metric(&app, "ficha_auth_rejected_without_hashing_total").await,
         19
@@ -128,7 +146,8 @@ async fn an_id_spray_from_one_address_is_stopped_before_the_database() {
     .await
     .unwrap();
     let attacker = client_from(ATTACKER);
-    let mut throttled = 0;
+    let started = Instant::now();
+    let mut throttled: u64 = 0;
     for i in 0..200 {
         let s = token_status(&attacker, &app, &format!("ghost-{i}"), "x").await;
         match s.as_u16() {
@@ -137,8 +156,13 @@ async fn an_id_spray_from_one_address_is_stopped_before_the_database() {
             other => panic!("{other}"),
         }
     }
-    assert_eq!(throttled, 180);
-    assert_eq!(metric(&app, "ficha_hash_verifications_total").await, 20);
+    // 20 a minute drains one every 3 s.
+    let hashed = 200 - throttled;
+    assert!(
+        hashed >= 20 && hashed <= 20 + drained(started, 3),
+        "{hashed}"
+    );
+    assert_eq!(metric(&app, "ficha_hash_verifications_total").await, hashed);
     // Another address is not affected.
     assert_eq!(
         token_status(&client_from(OTHER), &app, "payvalida", "client_secret").await,
