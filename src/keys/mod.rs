@@ -7,6 +7,7 @@
 //! [`KeyStore`]).
 
 mod claims;
+mod files;
 mod kek;
 mod material;
 mod ring;
@@ -124,10 +125,22 @@ pub struct KeyRecord {
 pub trait KeyStore: Send + Sync {
     /// Every key record, newest first.
     async fn list_keys(&self) -> anyhow::Result<Vec<KeyRecord>>;
+    /// Inserts `new` (if given) and applies the state changes `(kid, new
+    /// state, at)`, all in one transaction: a rotation that creates its key
+    /// is never seen (or left by a crash) half done.
+    async fn apply_key_changes(
+        &self,
+        new: Option<&KeyRecord>,
+        changes: &[(String, KeyState, i64)],
+    ) -> anyhow::Result<()>;
     /// Inserts a new key.
-    async fn insert_key(&self, key: &KeyRecord) -> anyhow::Result<()>;
+    async fn insert_key(&self, key: &KeyRecord) -> anyhow::Result<()> {
+        self.apply_key_changes(Some(key), &[]).await
+    }
     /// Applies state changes atomically: `(kid, new state, at)`.
-    async fn set_key_states(&self, changes: &[(String, KeyState, i64)]) -> anyhow::Result<()>;
+    async fn set_key_states(&self, changes: &[(String, KeyState, i64)]) -> anyhow::Result<()> {
+        self.apply_key_changes(None, changes).await
+    }
     /// Every claims key, oldest first.
     async fn list_claims_keys(&self) -> anyhow::Result<Vec<SealedClaimsKey>>;
     /// Stores a claims key; a kid already stored is left as it is.
@@ -177,15 +190,30 @@ impl KeyVault {
         state: KeyState,
         now: i64,
     ) -> anyhow::Result<KeyRecord> {
+        let record = self.create(alg, state, now)?;
+        store.insert_key(&record).await?;
+        Ok(record)
+    }
+
+    /// Makes a key and its private half at rest, without recording it: the
+    /// PEM file is whole and on disk before any record can name it, so a
+    /// crash leaves at worst a file no record names, never a record without
+    /// its key.
+    fn create(&self, alg: Alg, state: KeyState, now: i64) -> anyhow::Result<KeyRecord> {
         let key = material::generate(alg)?;
         let sealed = match &self.kek {
             Some(kek) => Some(kek.seal(&key.pkcs8)?),
             None => {
-                write_private_file(&self.pem_path(&key.jwk.kid), &material::to_pem(&key.pkcs8)?)?;
+                let pem = material::to_pem(&key.pkcs8)?;
+                files::write_private_file(
+                    &self.pem_path(&key.jwk.kid),
+                    pem.as_bytes(),
+                    files::Finish::Replace,
+                )?;
                 None
             }
         };
-        let record = KeyRecord {
+        Ok(KeyRecord {
             kid: key.jwk.kid.clone(),
             alg,
             state,
@@ -194,9 +222,21 @@ impl KeyVault {
             created_at: now,
             activated_at: (state == KeyState::Active).then_some(now),
             retiring_at: None,
-        };
-        store.insert_key(&record).await?;
-        Ok(record)
+        })
+    }
+
+    /// Removes the temporary files that writers killed mid-write left in the
+    /// key directory (they are never read: no final name ends like them);
+    /// `now` (unix seconds) tells the stale ones.
+    pub fn sweep_temp_files(&self, now: i64) {
+        let removed = files::sweep_temp_files(&self.dir, now);
+        if !removed.is_empty() {
+            tracing::info!(
+                count = removed.len(),
+                dir = %self.dir.display(),
+                "removed temporary key files left by an interrupted write"
+            );
+        }
     }
 
     /// Loads and parses the private key of `record`.
@@ -224,28 +264,6 @@ impl KeyVault {
     }
 }
 
-/// Writes a private key file readable by its owner only.
-fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Failed to create the key directory {}", dir.display()))?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("Failed to create {}", path.display()))?;
-    f.write_all(contents.as_bytes())
-        .with_context(|| format!("Failed to write {}", path.display()))?;
-    Ok(())
-}
-
 /// The outcome of a rotation.
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -264,12 +282,15 @@ pub async fn rotate(
     now: i64,
 ) -> anyhow::Result<Rotation> {
     let keys = store.list_keys().await?;
-    let next = match keys
+    let (next, created) = match keys
         .iter()
         .find(|k| k.alg == alg && k.state == KeyState::Next)
     {
-        Some(k) => k.clone(),
-        None => vault.generate(store, alg, KeyState::Next, now).await?,
+        Some(k) => (k.clone(), None),
+        None => {
+            let k = vault.create(alg, KeyState::Next, now)?;
+            (k.clone(), Some(k))
+        }
     };
     // A next key must parse before it may sign.
     vault.signing_key(&next)?;
@@ -279,7 +300,8 @@ pub async fn rotate(
         .collect();
     let mut changes = vec![(next.kid.clone(), KeyState::Active, now)];
     changes.extend(old.iter().map(|k| (k.kid.clone(), KeyState::Retiring, now)));
-    store.set_key_states(&changes).await?;
+    // The new key and every state change in one transaction.
+    store.apply_key_changes(created.as_ref(), &changes).await?;
     Ok(Rotation {
         active: next.kid,
         retiring: old.first().map(|k| k.kid.clone()),
