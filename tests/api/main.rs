@@ -8,6 +8,7 @@ mod helpers;
 mod auth_verify;
 mod cli;
 mod cluster;
+mod crash;
 mod dialects;
 mod fegora;
 mod grants;
