@@ -27,10 +27,12 @@ use crate::store::{self, PoolSettings};
 #[command(name = "ficha", version, about)]
 pub struct Cli {
     /// Database URL (sqlite:... or postgres://...).
+    // The URL may carry a password: `--help` must not print the variable's value.
     #[arg(
         long = "database",
         global = true,
         env = "FICHA_DATABASE_URL",
+        hide_env_values = true,
         value_name = "URL"
     )]
     pub database: Option<String>,

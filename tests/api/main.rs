@@ -17,6 +17,7 @@ mod introspect;
 mod keys;
 mod logging;
 mod nginx;
+mod no_secrets;
 mod outage;
 mod production;
 mod revoke;
