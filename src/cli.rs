@@ -27,6 +27,7 @@ use crate::store::{self, PoolSettings};
 #[command(name = "ficha", version, about)]
 pub struct Cli {
     /// Database URL (sqlite:... or postgres://...).
+    // The URL may carry a password: `--help` must not print the variable's value.
     #[arg(
         long = "database",
         global = true,

@@ -121,7 +121,7 @@ impl Application {
             }
             Err(e) => return Err(e.context("Failed to load the claims key")),
         };
-        let ring = KeyRing::load(&*store, &vault)
+        let ring = KeyRing::load(&*store, &vault, now)
             .await
             .context("Failed to load the signing keys")?;
         anyhow::ensure!(
@@ -355,7 +355,7 @@ async fn sync_loop(mut t: SyncTask) {
                 let floor = (t.cursor - CHANGE_WINDOW).max(0);
                 seen = seen.split_off(&floor);
                 if reload_keys {
-                    match KeyRing::load(&*t.store, &t.vault).await {
+                    match KeyRing::load(&*t.store, &t.vault, t.clock.now()).await {
                         Ok(ring) => {
                             t.keys.replace(ring);
                             tracing::info!("key ring reloaded");

@@ -23,8 +23,9 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::files::{write_private_file, Finish};
 use super::kek::CLAIMS_KEY_AAD;
-use super::{write_private_file, KeyStore, KeyVault};
+use super::{KeyStore, KeyVault};
 
 /// The prefix of a private claim that holds a sealed value.
 pub const SEALED_CLAIM_PREFIX: &str = "enc_";
@@ -136,8 +137,9 @@ impl ClaimsKeys {
                 if create_at.is_some() && !path.exists() {
                     let key = random_key()?;
                     let text = Zeroizing::new(STANDARD.encode(key.as_ref()));
-                    // Another process may have won the race; its file is as good.
-                    if let Err(e) = write_private_file(&path, &text) {
+                    // Another process may have won the race; its file is
+                    // as good, and no-clobber keeps it whole for both.
+                    if let Err(e) = write_private_file(&path, text.as_bytes(), Finish::NoClobber) {
                         if !path.exists() {
                             return Err(e);
                         }

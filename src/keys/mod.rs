@@ -7,6 +7,7 @@
 //! [`KeyStore`]).
 
 mod claims;
+mod files;
 mod kek;
 mod material;
 mod ring;
@@ -124,10 +125,22 @@ pub struct KeyRecord {
 pub trait KeyStore: Send + Sync {
     /// Every key record, newest first.
     async fn list_keys(&self) -> anyhow::Result<Vec<KeyRecord>>;
+    /// Inserts `new` (if given) and applies the state changes `(kid, new
+    /// state, at)`, all in one transaction: a rotation that creates its key
+    /// is never seen (or left by a crash) half done.
+    async fn apply_key_changes(
+        &self,
+        new: Option<&KeyRecord>,
+        changes: &[(String, KeyState, i64)],
+    ) -> anyhow::Result<()>;
     /// Inserts a new key.
-    async fn insert_key(&self, key: &KeyRecord) -> anyhow::Result<()>;
+    async fn insert_key(&self, key: &KeyRecord) -> anyhow::Result<()> {
+        self.apply_key_changes(Some(key), &[]).await
+    }
     /// Applies state changes atomically: `(kid, new state, at)`.
-    async fn set_key_states(&self, changes: &[(String, KeyState, i64)]) -> anyhow::Result<()>;
+    async fn set_key_states(&self, changes: &[(String, KeyState, i64)]) -> anyhow::Result<()> {
+        self.apply_key_changes(None, changes).await
+    }
     /// Every claims key, oldest first.
     async fn list_claims_keys(&self) -> anyhow::Result<Vec<SealedClaimsKey>>;
     /// Stores a claims key; a kid already stored is left as it is.
@@ -177,15 +190,30 @@ impl KeyVault {
         state: KeyState,
         now: i64,
     ) -> anyhow::Result<KeyRecord> {
+        let record = self.create(alg, state, now)?;
+        store.insert_key(&record).await?;
+        Ok(record)
+    }
+
+    /// Makes a key and its private half at rest, without recording it: the
+    /// PEM file is whole and on disk before any record can name it, so a
+    /// crash leaves at worst a file no record names, never a record without
+    /// its key.
+    fn create(&self, alg: Alg, state: KeyState, now: i64) -> anyhow::Result<KeyRecord> {
         let key = material::generate(alg)?;
         let sealed = match &self.kek {
             Some(kek) => Some(kek.seal(&key.pkcs8)?),
             None => {
-                write_private_file(&self.pem_path(&key.jwk.kid), &material::to_pem(&key.pkcs8)?)?;
+                let pem = material::to_pem(&key.pkcs8)?;
+                files::write_private_file(
+                    &self.pem_path(&key.jwk.kid),
+                    pem.as_bytes(),
+                    files::Finish::Replace,
+                )?;
                 None
             }
         };
-        let record = KeyRecord {
+        Ok(KeyRecord {
             kid: key.jwk.kid.clone(),
             alg,
             state,
@@ -194,9 +222,21 @@ impl KeyVault {
             created_at: now,
             activated_at: (state == KeyState::Active).then_some(now),
             retiring_at: None,
-        };
-        store.insert_key(&record).await?;
-        Ok(record)
+        })
+    }
+
+    /// Removes the temporary files that writers killed mid-write left in the
+    /// key directory (they are never read: no final name ends like them);
+    /// `now` (unix seconds) tells the stale ones.
+    pub fn sweep_temp_files(&self, now: i64) {
+        let removed = files::sweep_temp_files(&self.dir, now);
+        if !removed.is_empty() {
+            tracing::info!(
+                count = removed.len(),
+                dir = %self.dir.display(),
+                "removed temporary key files left by an interrupted write"
+            );
+        }
     }
 
     /// Loads and parses the private key of `record`.
@@ -222,28 +262,6 @@ impl KeyVault {
         );
         SigningKey::from_pkcs8(record.alg, &record.kid, &pkcs8)
     }
-}
-
-/// Writes a private key file readable by its owner only.
-fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Failed to create the key directory {}", dir.display()))?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("Failed to create {}", path.display()))?;
-    f.write_all(contents.as_bytes())
-        .with_context(|| format!("Failed to write {}", path.display()))?;
-    Ok(())
 }
 
 /// How long verifiers may cache the JWKS (its `Cache-Control: max-age`),
@@ -289,17 +307,23 @@ pub async fn rotate(
         .iter()
         .filter(|k| k.alg == alg && k.state == KeyState::Active)
         .collect();
-    let next = match keys
+    let (next, created) = match keys
         .iter()
         .find(|k| k.alg == alg && k.state == KeyState::Next)
     {
-        Some(k) => k.clone(),
-        None => vault.generate(store, alg, KeyState::Next, now).await?,
+        Some(k) => (k.clone(), None),
+        None => {
+            let k = vault.create(alg, KeyState::Next, now)?;
+            (k.clone(), Some(k))
+        }
     };
     // A next key must parse before it may sign.
     vault.signing_key(&next)?;
     let ready_at = next.created_at + JWKS_MAX_AGE_SECS;
     if now < ready_at && !now_anyway && !old.is_empty() {
+        if created.is_some() {
+            store.apply_key_changes(created.as_ref(), &[]).await?;
+        }
         return Ok(Rotation::Pending {
             next: next.kid,
             ready_at,
@@ -307,7 +331,8 @@ pub async fn rotate(
     }
     let mut changes = vec![(next.kid.clone(), KeyState::Active, now)];
     changes.extend(old.iter().map(|k| (k.kid.clone(), KeyState::Retiring, now)));
-    store.set_key_states(&changes).await?;
+    // The new key and every state change in one transaction.
+    store.apply_key_changes(created.as_ref(), &changes).await?;
     Ok(Rotation::Promoted {
         active: next.kid,
         retiring: old.first().map(|k| k.kid.clone()),

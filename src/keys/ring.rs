@@ -45,7 +45,10 @@ impl std::fmt::Debug for KeyRingHandle {
 impl KeyRing {
     /// Builds the ring from the store: every next, active and retiring key is
     /// published; the active key of each algorithm is loaded for signing.
-    pub async fn load(store: &dyn KeyStore, vault: &KeyVault) -> anyhow::Result<Self> {
+    /// Temporary files an interrupted key write left behind are removed
+    /// (`now`, unix seconds, tells which are stale).
+    pub async fn load(store: &dyn KeyStore, vault: &KeyVault, now: i64) -> anyhow::Result<Self> {
+        vault.sweep_temp_files(now);
         Self::load_inner(store, Some(vault)).await
     }
 

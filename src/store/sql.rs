@@ -808,30 +808,30 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn insert_key(&self, k: &$crate::keys::KeyRecord) -> anyhow::Result<()> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private_key, created_at, activated_at, retiring_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&k.kid)
-                .bind(k.alg.as_str())
-                .bind(k.state.as_str())
-                .bind(&k.public_jwk)
-                .bind(&k.sealed_private_key)
-                .bind(k.created_at)
-                .bind(k.activated_at)
-                .bind(k.retiring_at)
-                .execute(&mut *tx)
-                .await?;
-                Self::log_change(&mut *tx, &$crate::oauth::Change::Keys, k.created_at).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn set_key_states(&self, changes: &[(String, $crate::keys::KeyState, i64)]) -> anyhow::Result<()> {
+            async fn apply_key_changes(
+                &self,
+                new: Option<&$crate::keys::KeyRecord>,
+                changes: &[(String, $crate::keys::KeyState, i64)],
+            ) -> anyhow::Result<()> {
                 let mut tx = self.pool.begin().await?;
                 let mut last = 0;
+                if let Some(k) = new {
+                    sqlx::query(
+                        "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private_key, created_at, activated_at, retiring_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&k.kid)
+                    .bind(k.alg.as_str())
+                    .bind(k.state.as_str())
+                    .bind(&k.public_jwk)
+                    .bind(&k.sealed_private_key)
+                    .bind(k.created_at)
+                    .bind(k.activated_at)
+                    .bind(k.retiring_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    last = k.created_at;
+                }
                 for (kid, state, at) in changes {
                     let done = sqlx::query(
                         "UPDATE signing_keys SET state = $2, \
@@ -845,7 +845,7 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                     anyhow::ensure!(done.rows_affected() == 1, "no key with kid {kid}");
-                    last = *at;
+                    last = last.max(*at);
                 }
                 Self::log_change(&mut *tx, &$crate::oauth::Change::Keys, last).await?;
                 tx.commit().await?;

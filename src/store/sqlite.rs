@@ -15,6 +15,22 @@ use super::{Backend, PoolSettings};
 /// SQLite's page cache per connection, in KiB.
 const SQLITE_CACHE_KIB: u32 = 256;
 
+/// How long opening a database retries SQLite's immediate "busy" answers.
+const OPEN_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Whether an error is SQLite's SQLITE_BUSY (primary result code 5, any
+/// extended code), which asks the caller to try again.
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(d)) => d
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| c & 0xff == 5),
+            _ => false,
+        })
+}
+
 /// A SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -48,16 +64,56 @@ impl SqliteStore {
             })?;
         }
         create_owner_only(&path)?;
+        // A new database file is in rollback-journal mode until its first
+        // connection switches it to WAL, and while several processes open
+        // it at once SQLite may answer one of them "database is locked" at
+        // once, without waiting (it would deadlock otherwise). That answer
+        // means "try again": it never leaves anything half done.
+        let deadline = std::time::Instant::now() + OPEN_RETRY_FOR;
+        loop {
+            match Self::open(opts.clone(), settings, &path).await {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    let pause = 20 + rand::random::<u64>() % 50;
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens the pool and applies the migrations, once.
+    async fn open(
+        opts: SqliteConnectOptions,
+        settings: &PoolSettings,
+        path: &std::path::Path,
+    ) -> anyhow::Result<Self> {
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(opts)
             .await
             .with_context(|| format!("Failed to open the SQLite database {}", path.display()))?;
+        // Several processes may open a new database at once (a server and a
+        // CLI command): sqlx's migration lock does nothing on SQLite, so two
+        // of them would both run a migration, and the second would fail on
+        // a table the first made. `BEGIN IMMEDIATE` takes SQLite's write
+        // lock (waiting up to the busy timeout) for the whole check-and-
+        // apply; each migration is a savepoint inside it.
+        let mut conn = pool
+            .acquire()
+            .await
+            .with_context(|| format!("Failed to open the SQLite database {}", path.display()))?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+            .await
+            .context("Failed to lock the SQLite database for its migrations")?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
+            .run_direct(&mut *tx)
             .await
             .context("Failed to migrate the SQLite database")?;
+        tx.commit()
+            .await
+            .context("Failed to migrate the SQLite database")?;
+        drop(conn);
         Ok(SqliteStore { pool })
     }
 }
