@@ -945,6 +945,14 @@ async fn client_command(
             let secret: SecretString = match secret {
                 Some(s) => {
                     anyhow::ensure!(!s.is_empty(), "--secret must not be empty");
+                    // Not refused: the CLI cannot tell whether this
+                    // database serves a sandbox, where providers' short
+                    // documented secrets are the point (README).
+                    if s.chars().count() < MIN_CHOSEN_SECRET_CHARS {
+                        eprintln!(
+                            "warning: a chosen secret of fewer than {MIN_CHOSEN_SECRET_CHARS} characters can be guessed; in production omit --secret and let ficha generate one (256 bits)"
+                        );
+                    }
                     s.clone().into()
                 }
                 None => oauth::generate_secret(),
@@ -1213,6 +1221,9 @@ fn user_err(e: StoreError, name: &Username) -> anyhow::Error {
         StoreError::Unavailable(e) => e.context("database error"),
     }
 }
+
+/// Below this, a chosen client secret draws a warning (issue 14).
+const MIN_CHOSEN_SECRET_CHARS: usize = 32;
 
 fn password_or_generated(p: Option<&String>) -> anyhow::Result<(SecretString, bool)> {
     match p {

@@ -24,6 +24,7 @@ mod nginx;
 mod no_secrets;
 mod openapi;
 mod outage;
+mod pg_tls;
 mod production;
 mod revoke;
 mod sandbox;

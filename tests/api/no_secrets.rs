@@ -325,7 +325,8 @@ fn cli_while_serving(run: &mut Run, kept: &str, revoked: &str) {
         assert!(failed["failed"].is_string(), "{line} succeeded: {failed}");
     }
     run.sh("key list", None);
-    let rotation = run.sh("key rotate", None);
+    // `--now`: a `next` key must otherwise wait out the JWKS max-age.
+    let rotation = run.sh("key rotate --now", None);
     let retiring = rotation["retiring"].as_str().unwrap().to_owned();
     run.sh(&format!("key retire {retiring} --force"), None);
     run.sh("sandbox fault set gen status:429 --times 1", None);
