@@ -1,5 +1,5 @@
 //! The HTTP edge: routes, extractors, the provider dialects, the error
-//! mapping and the layer stack. Everything about status codes and headers
+//! mapping, the layer stack and the serve loop with its connection limits. Everything about status codes and headers
 //! lives here; the protocol decisions live in `oauth`.
 
 pub mod dialect;
@@ -8,7 +8,9 @@ pub mod extractors;
 pub mod metrics;
 mod routes;
 mod sandbox;
+mod serve;
 mod state;
+mod watchdog;
 
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use tower_http::trace::TraceLayer;
 
 pub use dialect::{DialectKind, DialectPaths};
 pub use metrics::Metrics;
+pub use serve::{serve, HttpSettings, Listener, MAX_HEADER_BYTES};
 pub use state::{AppState, Shared};
 
 /// Every route of the server, with its layers. Tests call this too.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ficha::config::Config;
-use ficha::http::DialectPaths;
+use ficha::http::{DialectPaths, HttpSettings};
 use ficha::oauth::{AuthSettings, Clock, ManualClock, Mode, SystemClock};
 use ficha::startup::Application;
 use ficha::store::PoolSettings;
@@ -105,6 +105,7 @@ pub struct Options {
     pub throttle_client_per_minute: u32,
     pub throttle_address_per_minute: u32,
     pub dialect_paths: DialectPaths,
+    pub http: HttpSettings,
 }
 
 impl Default for Options {
@@ -116,6 +117,7 @@ impl Default for Options {
             throttle_client_per_minute: 1000,
             throttle_address_per_minute: 10_000,
             dialect_paths: DialectPaths::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -159,6 +161,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         refresh_ttl: ficha::oauth::DEFAULT_REFRESH_TTL,
         dialect_paths: opts.dialect_paths.clone(),
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
+        http: opts.http,
     }
 }
 

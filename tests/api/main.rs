@@ -9,6 +9,7 @@ mod auth_verify;
 mod cli;
 mod cluster;
 mod dialects;
+mod edge;
 mod fegora;
 mod grants;
 mod interop;
