@@ -18,7 +18,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// No request is being read.
@@ -40,9 +39,25 @@ pub(crate) struct Limits {
     pub idle_timeout: Duration,
 }
 
+impl Limits {
+    /// The longest the watchdog sleeps without looking at the state.
+    fn recheck(&self) -> Duration {
+        // At most a day, so that adding it to an instant cannot overflow.
+        self.header_timeout
+            .min(self.idle_timeout)
+            .min(Duration::from_secs(86_400))
+    }
+}
+
 /// What one connection is doing. Shared by the IO wrapper, the service
 /// and the watchdog, all polled by the connection's one task, so the
 /// atomics are never contended: they are there to make it `Send`.
+///
+/// Nothing wakes the watchdog when the state changes (that would be an
+/// extra poll of the connection's task per request); it looks again at
+/// least every
+/// [`Limits::recheck`], which is never longer than a deadline can move
+/// earlier by, so no deadline is observed late.
 #[derive(Debug)]
 pub(crate) struct Activity {
     epoch: Instant,
@@ -55,8 +70,6 @@ pub(crate) struct Activity {
     request_start: AtomicU64,
     /// Requests whose headers were read and whose handler still runs.
     in_flight: AtomicUsize,
-    /// Woken when a deadline may have come earlier.
-    changed: Notify,
 }
 
 impl Activity {
@@ -67,7 +80,6 @@ impl Activity {
             last_io: AtomicU64::new(0),
             request_start: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
-            changed: Notify::new(),
         })
     }
 
@@ -85,7 +97,6 @@ impl Activity {
             && self.request_start.load(Ordering::Relaxed) == NONE
         {
             self.request_start.store(now, Ordering::Relaxed);
-            self.changed.notify_one();
         }
     }
 
@@ -125,17 +136,15 @@ impl Activity {
     /// Completes when the connection is past a deadline.
     pub(crate) async fn expired(&self, limits: Limits) -> Expiry {
         loop {
+            let now = Instant::now();
+            let recheck = now + limits.recheck();
             match self.deadline(limits) {
-                Some((at, why)) if at <= Instant::now() => return why,
-                // Woken early or at a deadline that has since moved: the
-                // state is read again either way.
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
-                        () = self.changed.notified() => {}
-                    }
-                }
-                None => self.changed.notified().await,
+                Some((at, why)) if at <= now => return why,
+                // A request starting while this sleeps has its header
+                // deadline at least `recheck` away, and one running moves
+                // the idle deadline to at least `recheck` after it ends.
+                Some((at, _)) => tokio::time::sleep_until(at.min(recheck)).await,
+                None => tokio::time::sleep_until(recheck).await,
             }
         }
     }
@@ -150,7 +159,6 @@ impl Drop for InFlight {
         let a = &self.0;
         a.last_io.store(a.now(), Ordering::Relaxed);
         a.in_flight.fetch_sub(1, Ordering::Relaxed);
-        a.changed.notify_one();
     }
 }
 
