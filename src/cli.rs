@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::config::{load_kek, Config, Settings};
-use crate::http::{DialectKind, DialectPaths, TrustedProxies};
+use crate::http::{DialectKind, DialectPaths, HttpSettings, TrustedProxies};
 use crate::keys::{self, Alg, ClaimsKeys, KeyRing, KeyState, KeyVault, SEALED_CLAIM_PREFIX};
 use crate::oauth::{
     self, parse_audiences, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock,
@@ -261,6 +261,15 @@ pub struct ServeArgs {
     /// Token requests a sandbox keeps for GET /sandbox/requests [default: 500].
     #[arg(long, env = "FICHA_SANDBOX_CAPTURE_SIZE", hide_env_values = true)]
     pub sandbox_capture_size: Option<usize>,
+    /// Seconds a connection has to send a request's headers [default: 10].
+    #[arg(long, env = "FICHA_HTTP_HEADER_TIMEOUT_SECS")]
+    pub http_header_timeout_secs: Option<u64>,
+    /// Seconds an idle keep-alive connection is kept [default: 60].
+    #[arg(long, env = "FICHA_HTTP_IDLE_TIMEOUT_SECS")]
+    pub http_idle_timeout_secs: Option<u64>,
+    /// Connections served at once; more wait in the backlog [default: 4096].
+    #[arg(long, env = "FICHA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
 }
 
 /// Options shared by `client create` and `client update`.
@@ -481,6 +490,22 @@ impl Cli {
         .parse()?;
         let dialect_paths =
             DialectPaths::with_overrides(overrides.iter().map(|(n, p)| (n.as_str(), p.as_str())))?;
+        let http_defaults = HttpSettings::default();
+        let http = HttpSettings {
+            header_timeout: pick(
+                serve.and_then(|s| s.http_header_timeout_secs),
+                file.http_header_timeout_secs,
+            )
+            .map_or(http_defaults.header_timeout, Duration::from_secs),
+            idle_timeout: pick(
+                serve.and_then(|s| s.http_idle_timeout_secs),
+                file.http_idle_timeout_secs,
+            )
+            .map_or(http_defaults.idle_timeout, Duration::from_secs),
+            max_connections: pick(serve.and_then(|s| s.max_connections), file.max_connections)
+                .unwrap_or(http_defaults.max_connections),
+        };
+        http.validate()?;
         Ok(Config {
             mode,
             database_url,
@@ -560,6 +585,7 @@ impl Cli {
             .unwrap_or(crate::sandbox::DEFAULT_CAPTURE_CAPACITY)
             // Each entry may hold a 16 KiB body: keep the log under ~160 MiB.
             .min(10_000),
+            http,
         })
     }
 

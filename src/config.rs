@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::http::{DialectPaths, TrustedProxies};
+use crate::http::{DialectPaths, HttpSettings, TrustedProxies};
 use crate::keys::Kek;
 use crate::oauth::{AuthSettings, Mode};
 use crate::store::PoolSettings;
@@ -61,6 +61,12 @@ pub struct Settings {
     pub refresh_token_max_lifetime_secs: Option<i64>,
     /// `sandbox_capture_size`.
     pub sandbox_capture_size: Option<usize>,
+    /// `http_header_timeout_secs`.
+    pub http_header_timeout_secs: Option<u64>,
+    /// `http_idle_timeout_secs`.
+    pub http_idle_timeout_secs: Option<u64>,
+    /// `max_connections`.
+    pub max_connections: Option<usize>,
     /// `[dialect_paths]`: dialect name → path, or `off`.
     pub dialect_paths: Option<BTreeMap<String, String>>,
 }
@@ -107,6 +113,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Token requests a sandbox keeps for `GET /sandbox/requests`.
     pub capture_capacity: usize,
+    /// Header and idle timeouts, and the connection cap.
+    pub http: HttpSettings,
 }
 
 impl Config {

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::http::{self, AppState, Metrics, Shared};
+use crate::http::{self, AppState, HttpSettings, Metrics, Shared};
 use crate::keys::{Alg, ClaimsKeys, KeyRing, KeyRingHandle, KeyState, KeyVault};
 use crate::oauth::{
     Authenticator, Change, Clock, Denylist, Mode, Policy, Store, TokenService, TokenVerifier,
@@ -26,6 +26,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
+    http: HttpSettings,
     sync: JoinHandle<()>,
 }
 
@@ -45,6 +46,7 @@ impl Application {
 
     /// Builds the application with the given clock.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        config.http.validate()?;
         let production = config.mode == Mode::Production;
         let url = match (&config.database_url, production) {
             (Some(url), _) => url.clone(),
@@ -216,6 +218,7 @@ impl Application {
             listener,
             addr,
             state,
+            http: config.http,
             sync,
         })
     }
@@ -240,21 +243,15 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes.
+    /// Serves until `stop` completes, then drains in-flight requests.
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = http::router(self.state);
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await
-        .context("server error");
+        http::serve(self.listener, app, self.http, stop).await;
         self.sync.abort();
-        result
+        Ok(())
     }
 }
 

@@ -1,7 +1,8 @@
 //! The HTTP edge: routes, extractors, the provider dialects, the error
-//! mapping and the layer stack. Everything about status codes and headers
-//! lives here; the protocol decisions live in `oauth`. The OpenAPI
-//! document (`openapi`) is built from the routes as they are mounted.
+//! mapping, the layer stack and the serve loop with its connection limits.
+//! Everything about status codes and headers lives here; the protocol
+//! decisions live in `oauth`. The OpenAPI document (`openapi`) is built
+//! from the routes as they are mounted.
 
 mod client_addr;
 pub mod dialect;
@@ -11,7 +12,9 @@ pub mod metrics;
 pub mod openapi;
 mod routes;
 mod sandbox;
+mod serve;
 mod state;
+mod watchdog;
 
 use std::time::Duration;
 
@@ -28,6 +31,7 @@ use utoipa_axum::routes;
 pub use client_addr::TrustedProxies;
 pub use dialect::{DialectKind, DialectPaths};
 pub use metrics::Metrics;
+pub use serve::{serve, HttpSettings, Listener, MAX_HEADER_BYTES};
 pub use state::{AppState, Shared};
 
 /// Every route of the server, with its layers. Tests call this too.

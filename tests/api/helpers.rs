@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ficha::config::Config;
-use ficha::http::{DialectPaths, TrustedProxies};
+use ficha::http::{DialectPaths, HttpSettings, TrustedProxies};
 use ficha::oauth::{AuthSettings, Clock, ManualClock, Mode, SystemClock};
 use ficha::startup::Application;
 use ficha::store::PoolSettings;
@@ -109,6 +109,7 @@ pub struct Options {
     pub hash_concurrency: usize,
     pub hash_queue_size: usize,
     pub refresh_max_lifetime: i64,
+    pub http: HttpSettings,
 }
 
 impl Default for Options {
@@ -124,6 +125,7 @@ impl Default for Options {
             hash_concurrency: AuthSettings::default().hash_concurrency,
             hash_queue_size: AuthSettings::default().hash_queue_size,
             refresh_max_lifetime: ficha::oauth::DEFAULT_REFRESH_MAX_LIFETIME,
+            http: HttpSettings::default(),
         }
     }
 }
@@ -171,6 +173,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         dialect_paths: opts.dialect_paths.clone(),
         trusted_proxies: opts.trusted_proxies.clone(),
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
+        http: opts.http,
     }
 }
 

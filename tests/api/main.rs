@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod crash;
 mod dialects;
+mod edge;
 mod fegora;
 mod grants;
 mod hardening;
