@@ -18,6 +18,7 @@ mod logging;
 mod nginx;
 mod outage;
 mod production;
+mod props;
 mod revoke;
 mod sandbox;
 mod token;
