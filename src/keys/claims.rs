@@ -88,6 +88,15 @@ impl ClaimsKeys {
         ClaimsKeys { keys: Vec::new() }
     }
 
+    /// A fresh random key held in memory only, never stored: values it
+    /// seals open in this process alone. For tests, fuzzing and tools.
+    pub fn ephemeral() -> anyhow::Result<Self> {
+        let key = random_key()?;
+        Ok(ClaimsKeys {
+            keys: vec![aead_key(key.as_ref())?],
+        })
+    }
+
     /// Loads the claims keys that exist, creating none.
     pub async fn load(store: &dyn KeyStore, vault: &KeyVault) -> anyhow::Result<Self> {
         Self::load_inner(store, vault, None).await
@@ -232,10 +241,7 @@ mod tests {
     use super::*;
 
     fn keys() -> ClaimsKeys {
-        let k = random_key().unwrap();
-        ClaimsKeys {
-            keys: vec![aead_key(k.as_ref()).unwrap()],
-        }
+        ClaimsKeys::ephemeral().unwrap()
     }
 
     #[test]

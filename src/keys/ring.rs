@@ -172,17 +172,20 @@ impl KeyRing {
     }
 }
 
-#[cfg(test)]
 impl KeyRing {
-    /// A ring holding one fresh key of `alg` that signs, for unit tests.
-    pub(crate) fn for_tests(alg: Alg) -> anyhow::Result<Self> {
-        let key = super::material::generate(alg)?;
-        let signer = SigningKey::from_pkcs8(alg, &key.jwk.kid, &key.pkcs8)?;
+    /// A ring of one fresh signing key per algorithm in `algs`, held in
+    /// memory only: nothing is written, stored or published anywhere else.
+    /// For tests, fuzzing and tools that sign and verify within one process.
+    pub fn ephemeral(algs: &[Alg]) -> anyhow::Result<Self> {
         let mut ring = KeyRing::default();
-        ring.verifiers
-            .insert(key.jwk.kid.clone(), decoding_key(alg, &key.jwk)?);
-        ring.signers.insert(alg, Arc::new(signer));
-        ring.published.push(key.jwk);
+        for &alg in algs {
+            let key = super::material::generate(alg)?;
+            let signer = SigningKey::from_pkcs8(alg, &key.jwk.kid, &key.pkcs8)?;
+            ring.verifiers
+                .insert(key.jwk.kid.clone(), decoding_key(alg, &key.jwk)?);
+            ring.signers.insert(alg, Arc::new(signer));
+            ring.published.push(key.jwk);
+        }
         ring.jwks = serde_json::to_string(&serde_json::json!({ "keys": ring.published }))?;
         Ok(ring)
     }

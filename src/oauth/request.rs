@@ -272,16 +272,24 @@ pub fn parse_basic(header: &str) -> Result<Vec<Candidate>, TokenError> {
     let decoded = String::from_utf8(decoded).map_err(|_| MALFORMED)?;
     let (raw_id, raw_secret) = decoded.split_once(':').ok_or(MALFORMED)?;
 
+    let rfc = match (form_decode(raw_id), form_decode(raw_secret)) {
+        (Some(id), Some(secret)) => ClientId::parse(&id).ok().map(|id| (id, secret)),
+        _ => None,
+    };
+    // The raw reading is a second candidate only when it differs: `%` not
+    // followed by two hex digits decodes to itself, so `a:%` reads the same
+    // both ways, and one secret must never be verified twice.
+    let raw_differs = rfc
+        .as_ref()
+        .is_none_or(|(id, secret)| id.as_ref() != raw_id || secret != raw_secret);
     let mut candidates = Vec::with_capacity(2);
-    if let (Some(id), Some(secret)) = (form_decode(raw_id), form_decode(raw_secret)) {
-        if let Ok(id) = ClientId::parse(&id) {
-            candidates.push(Candidate {
-                id,
-                secret: secret.into(),
-            });
-        }
+    if let Some((id, secret)) = rfc {
+        candidates.push(Candidate {
+            id,
+            secret: secret.into(),
+        });
     }
-    if raw_id.contains(['%', '+']) || raw_secret.contains(['%', '+']) || candidates.is_empty() {
+    if raw_differs {
         if let Ok(id) = ClientId::parse(raw_id) {
             candidates.push(Candidate {
                 id,
@@ -366,6 +374,17 @@ mod tests {
                 ("a:b".into(), "s+t u".into()),
                 ("a%3Ab".into(), "s%2Bt+u".into())
             ]
+        );
+    }
+
+    #[test]
+    fn a_value_that_decodes_to_itself_reads_once() {
+        // Found by the basic_header fuzz target: `%` alone decodes to `%`.
+        assert_eq!(readings("a:%"), vec![("a".into(), "%".into())]);
+        assert_eq!(readings("a:100%"), vec![("a".into(), "100%".into())]);
+        assert_eq!(
+            readings("a:%zz+"),
+            vec![("a".into(), "%zz ".into()), ("a".into(), "%zz+".into())]
         );
     }
 

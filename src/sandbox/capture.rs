@@ -173,7 +173,15 @@ pub enum BodyFormat {
 }
 
 /// The body with every credential masked, read in the first of `formats`
-/// that parses it; masked whole when none does.
+/// that parses it; masked whole when none does, or when the masked text,
+/// read in any format at all, still shows a credential.
+///
+/// That last check is for bodies sent in another dialect's format: a JSON
+/// object posted to a form endpoint, with an `=` in some value, reads as one
+/// odd form pair and would keep its `"client_secret"` in clear; a form
+/// wrapped in braces reads as Peinau's brace form with `password=...`
+/// inside a value. Whoever reads the log cannot know which reading the
+/// client meant, so no reading may find a credential.
 pub fn mask_body(body: &[u8], formats: &[BodyFormat]) -> String {
     let Ok(text) = std::str::from_utf8(body) else {
         return MASK.to_owned();
@@ -188,7 +196,18 @@ pub fn mask_body(body: &[u8], formats: &[BodyFormat]) -> String {
             BodyFormat::Brace => mask_brace(text),
             BodyFormat::Form => mask_form(text),
         })
+        .filter(|masked| !shows_credential(masked))
         .unwrap_or_else(|| MASK.to_owned())
+}
+
+/// A parameter name as real clients write them (`grant_type`, `scope`,
+/// `client_id`, `a[b]`): a pair named otherwise means the text is not
+/// in this format, however it splits.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:[]~".contains(&b))
 }
 
 fn mask_json(text: &str) -> Option<String> {
@@ -216,27 +235,45 @@ fn mask_value(value: &mut serde_json::Value) {
     }
 }
 
-fn mask_brace(text: &str) -> Option<String> {
+/// The pairs of `{key=value, ...}` as Peinau's decoder splits them.
+fn brace_pairs(text: &str) -> Option<impl Iterator<Item = &str>> {
     let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    Some(inner.split(',').map(str::trim).filter(|p| !p.is_empty()))
+}
+
+fn mask_brace(text: &str) -> Option<String> {
     let mut pairs = Vec::new();
-    for pair in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for pair in brace_pairs(text)? {
         let (k, v) = pair.split_once('=')?;
+        let k = k.trim();
+        if !plain_name(k) {
+            return None;
+        }
         let v = if sensitive(k) { MASK } else { v.trim() };
-        pairs.push(format!("{}={v}", k.trim()));
+        pairs.push(format!("{k}={v}"));
     }
     Some(format!("{{{}}}", pairs.join(", ")))
 }
 
-/// A form is read only when every pair has an `=`: anything else may be a
-/// credential sent some other way, and is masked whole.
+/// A form name, decoded as `form_urlencoded` decodes it.
+fn form_name(raw: &str) -> String {
+    form_urlencoded::parse(format!("{raw}=").as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default()
+}
+
+/// A form is read only when every pair has an `=` and a plain name:
+/// anything else may be a credential sent some other way, and is masked
+/// whole.
 fn mask_form(text: &str) -> Option<String> {
     let mut pairs = Vec::new();
     for pair in text.trim().split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=')?;
-        let name: String = form_urlencoded::parse(format!("{k}=").as_bytes())
-            .next()
-            .map(|(k, _)| k.into_owned())
-            .unwrap_or_default();
+        let name = form_name(k);
+        if !plain_name(name.trim()) {
+            return None;
+        }
         pairs.push(if sensitive(&name) {
             format!("{k}={MASK}")
         } else {
@@ -244,6 +281,37 @@ fn mask_form(text: &str) -> Option<String> {
         });
     }
     Some(pairs.join("&"))
+}
+
+/// Whether any reading of `text` finds a credential whose value is not the
+/// mask: JSON of any shape, and, however loosely the text splits into them,
+/// brace or form pairs with a plain name.
+fn shows_credential(text: &str) -> bool {
+    fn json_shows(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => map.iter().any(|(k, v)| {
+                if sensitive(k) {
+                    v != MASK
+                } else {
+                    json_shows(v)
+                }
+            }),
+            serde_json::Value::Array(items) => items.iter().any(json_shows),
+            _ => false,
+        }
+    }
+    let shows = |k: &str, v: &str| {
+        let k = k.trim();
+        plain_name(k) && sensitive(k) && v.trim() != MASK
+    };
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| json_shows(&v))
+        || brace_pairs(text).is_some_and(|mut pairs| {
+            pairs.any(|p| p.split_once('=').is_some_and(|(k, v)| shows(k, v)))
+        })
+        || text
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .any(|(k, v)| shows(&form_name(k), v))
 }
 
 #[cfg(test)]
@@ -283,6 +351,29 @@ mod tests {
         assert_eq!(mask_body(br#"["secret"]"#, &[BodyFormat::Json]), MASK);
         assert_eq!(mask_body(&[0xff, 0xfe], &[BodyFormat::Form]), MASK);
         assert_eq!(mask_body(b"", &[BodyFormat::Json]), "");
+    }
+
+    #[test]
+    fn a_body_in_another_dialects_format_never_shows_its_credential() {
+        // JSON with an `=` in a value, posted to a form endpoint: one odd
+        // pair, `{"redirect":"x?y` = `z","client_secret":"s3"}`.
+        let json = br#"{"redirect":"x?y=z","client_secret":"s3"}"#;
+        assert_eq!(mask_body(json, &[BodyFormat::Form]), MASK);
+        // A form in braces reads as one brace pair `a` = `1&password=p`.
+        let braced = b"{a=1&password=p}";
+        let all = [BodyFormat::Json, BodyFormat::Brace, BodyFormat::Form];
+        assert_eq!(mask_body(braced, &all), MASK);
+        // A JSON array with a credential name inside one odd form name.
+        let array = br#"[{"password":"p","x":"a=b"}]"#;
+        assert_eq!(
+            mask_body(array, &[BodyFormat::Json, BodyFormat::Form]),
+            MASK
+        );
+        // Read in its own format, each is masked as usual.
+        let own = mask_body(json, &[BodyFormat::Json]);
+        assert!(own.contains(r#""client_secret":"***""#), "{own}");
+        assert!(own.contains(r#""redirect":"x?y=z""#), "{own}");
+        assert_eq!(mask_body(b"a=1&password=p", &all), "a=1&password=***");
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod openapi;
 mod outage;
 mod pg_tls;
 mod production;
+mod props;
 mod revoke;
 mod sandbox;
 mod token;
