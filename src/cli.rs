@@ -479,6 +479,12 @@ impl Cli {
         )
         .unwrap_or_default()
         .parse()?;
+        let log_json =
+            match pick(serve.and_then(|s| s.log_format.clone()), file.log_format).as_deref() {
+                None | Some("pretty") => false,
+                Some("json") => true,
+                Some(other) => anyhow::bail!("log_format must be pretty or json, not {other:?}"),
+            };
         let dialect_paths =
             DialectPaths::with_overrides(overrides.iter().map(|(n, p)| (n.as_str(), p.as_str())))?;
         Ok(Config {
@@ -560,15 +566,8 @@ impl Cli {
             .unwrap_or(crate::sandbox::DEFAULT_CAPTURE_CAPACITY)
             // Each entry may hold a 16 KiB body: keep the log under ~160 MiB.
             .min(10_000),
+            log_json,
         })
-    }
-
-    /// The log format requested for `serve`.
-    pub fn log_format(&self) -> Option<String> {
-        match &self.command {
-            Command::Serve(s) => s.log_format.clone(),
-            _ => None,
-        }
     }
 }
 

@@ -107,6 +107,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Token requests a sandbox keeps for `GET /sandbox/requests`.
     pub capture_capacity: usize,
+    /// Log lines as JSON (`log_format = "json"`) rather than pretty text.
+    pub log_json: bool,
 }
 
 impl Config {

@@ -26,7 +26,7 @@ async fn run() -> anyhow::Result<()> {
     let config = cli.config()?;
     match &cli.command {
         Command::Serve(_) => {
-            let _log_guard = ficha::telemetry::init(cli.log_format().as_deref() == Some("json"));
+            let _log_guard = ficha::telemetry::init(config.log_json);
             let app = Application::build(config).await?;
             println!("ficha listening on http://{}", app.local_addr());
             app.run_until_stopped().await

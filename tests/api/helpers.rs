@@ -171,6 +171,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         dialect_paths: opts.dialect_paths.clone(),
         trusted_proxies: opts.trusted_proxies.clone(),
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
+        log_json: false,
     }
 }
 

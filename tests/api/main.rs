@@ -10,6 +10,7 @@ mod auth_verify;
 mod binding;
 mod cli;
 mod cluster;
+mod config_file;
 mod crash;
 mod dialects;
 mod fegora;
