@@ -93,6 +93,33 @@ pub enum Command {
     /// Sandbox test aids (sandbox servers only).
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Read the audit trail of issued tokens.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `ficha audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Issued tokens, newest first: time, jti, client, subject, scope,
+    /// dialect, kid, expiry, caller's address.
+    List {
+        /// Only this client's tokens.
+        #[arg(long = "client", value_name = "ID", allow_hyphen_values = true)]
+        client_id: Option<String>,
+        /// Only tokens issued at or after TIME (RFC 3339 or unix seconds).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only tokens issued before TIME (RFC 3339 or unix seconds).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only the token with this jti.
+        #[arg(long, allow_hyphen_values = true)]
+        jti: Option<String>,
+        /// At most N rows.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        limit: u32,
+    },
 }
 
 /// `ficha sandbox ...`.
@@ -261,6 +288,9 @@ pub struct ServeArgs {
     /// Token requests a sandbox keeps for GET /sandbox/requests [default: 500].
     #[arg(long, env = "FICHA_SANDBOX_CAPTURE_SIZE", hide_env_values = true)]
     pub sandbox_capture_size: Option<usize>,
+    /// Days the audit trail keeps each issued token's row; 0 keeps no trail [default: 90].
+    #[arg(long, env = "FICHA_AUDIT_RETENTION_DAYS", hide_env_values = true)]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// Options shared by `client create` and `client update`.
@@ -566,6 +596,11 @@ impl Cli {
             .unwrap_or(crate::sandbox::DEFAULT_CAPTURE_CAPACITY)
             // Each entry may hold a 16 KiB body: keep the log under ~160 MiB.
             .min(10_000),
+            audit_retention_days: pick(
+                serve.and_then(|s| s.audit_retention_days),
+                file.audit_retention_days,
+            )
+            .unwrap_or(crate::audit::DEFAULT_RETENTION_DAYS),
             log_json,
         })
     }
@@ -591,6 +626,28 @@ pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Resu
         Command::User(u) => user_command(u, &*open().await?, now, json_out).await,
         Command::Sandbox(SandboxCommand::Fault(f)) => {
             fault_command(f, &*open().await?, now, json_out).await
+        }
+        Command::Audit(AuditCommand::List {
+            client_id,
+            since,
+            until,
+            jti,
+            limit,
+        }) => {
+            let query = crate::audit::AuditQuery {
+                client_id: client_id.clone(),
+                since: since
+                    .as_deref()
+                    .map(|t| crate::audit::parse_time("--since", t))
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|t| crate::audit::parse_time("--until", t))
+                    .transpose()?,
+                jti: jti.clone(),
+                limit: *limit,
+            };
+            audit_list(&*open().await?, &query, json_out).await
         }
         Command::Token(TokenCommand::Verify {
             token,
@@ -733,6 +790,46 @@ async fn reveal_sealed_claims(
         }
         Err(e) => eprintln!("note: sealed claims cannot be decrypted here: {e:#}"),
     }
+}
+
+/// `ficha audit list`: one tab-separated line per token, or a JSON array.
+async fn audit_list(
+    store: &dyn Store,
+    query: &crate::audit::AuditQuery,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let rows = store
+        .list_audit(query)
+        .await
+        .context("Failed to read the audit trail")?;
+    if json_out {
+        println!("{}", serde_json::to_value(&rows)?);
+        return Ok(());
+    }
+    let when = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .ok()
+            .and_then(|d| {
+                d.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| t.to_string())
+    };
+    for r in &rows {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            when(r.iat),
+            r.jti,
+            r.client_id,
+            r.subject,
+            r.scope,
+            r.dialect,
+            r.kid,
+            when(r.exp),
+            r.address.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
 }
 
 fn print(json_out: bool, value: serde_json::Value, text: &str) {

@@ -61,6 +61,8 @@ pub struct Settings {
     pub refresh_token_max_lifetime_secs: Option<i64>,
     /// `sandbox_capture_size`.
     pub sandbox_capture_size: Option<usize>,
+    /// `audit_retention_days`: 0 turns the audit trail off.
+    pub audit_retention_days: Option<u32>,
     /// `[dialect_paths]`: dialect name → path, or `off`.
     pub dialect_paths: Option<BTreeMap<String, String>>,
 }
@@ -107,6 +109,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Token requests a sandbox keeps for `GET /sandbox/requests`.
     pub capture_capacity: usize,
+    /// Days the audit trail keeps a token's row; 0 keeps no trail.
+    pub audit_retention_days: u32,
     /// Log lines as JSON (`log_format = "json"`) rather than pretty text.
     pub log_json: bool,
 }

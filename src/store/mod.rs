@@ -4,6 +4,7 @@
 //! (`migrations/sqlite`, `migrations/postgres`); the backend is chosen once,
 //! by the URL scheme, in [`connect`].
 
+pub(crate) mod audit;
 mod postgres;
 pub(crate) mod sql;
 mod sqlite;

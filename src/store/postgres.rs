@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::audit::audit_store;
 use super::sql::sql_store;
 use super::{Backend, PoolSettings};
 
@@ -43,3 +44,4 @@ impl PgStore {
 }
 
 sql_store!(PgStore);
+audit_store!(PgStore);

@@ -9,6 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::audit::audit_store;
 use super::sql::sql_store;
 use super::{Backend, PoolSettings};
 
@@ -140,3 +141,4 @@ fn create_owner_only(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 sql_store!(SqliteStore);
+audit_store!(SqliteStore);

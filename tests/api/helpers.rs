@@ -172,6 +172,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         trusted_proxies: opts.trusted_proxies.clone(),
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
         log_json: false,
+        audit_retention_days: ficha::audit::DEFAULT_RETENTION_DAYS,
     }
 }
 

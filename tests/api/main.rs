@@ -6,6 +6,7 @@
 mod helpers;
 
 mod attack;
+mod audit_trail;
 mod auth_verify;
 mod binding;
 mod cli;
