@@ -96,6 +96,19 @@ pub enum Command {
     /// Read the audit trail of issued tokens.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `ficha config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load the configuration as `serve` would (same flags, variables and
+    /// file), check the database, schema, keys, dialect paths and
+    /// production's refusals without changing anything; exit 0 when
+    /// `serve` would start.
+    Check(ServeArgs),
 }
 
 /// `ficha audit ...`.
@@ -464,8 +477,9 @@ impl Cli {
             Some(p) => Settings::from_file(p)?,
             None => Settings::default(),
         };
+        // `config check` takes serve's flags and reads them the same way.
         let serve = match &self.command {
-            Command::Serve(s) => Some(s),
+            Command::Serve(s) | Command::Config(ConfigCommand::Check(s)) => Some(s),
             _ => None,
         };
         let sandbox = serve.is_some_and(|s| s.sandbox);
@@ -612,6 +626,9 @@ pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Resu
     let open = || store::connect(config.database_url_or_default(), &config.pool);
     match cmd {
         Command::Serve(_) => anyhow::bail!("serve is not a CLI command"),
+        Command::Config(ConfigCommand::Check(_)) => {
+            crate::check::run(Ok(config.clone()), json_out, now).await
+        }
         Command::Migrate => {
             // `connect` applies the migrations.
             open().await?;
