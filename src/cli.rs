@@ -93,6 +93,46 @@ pub enum Command {
     /// Sandbox test aids (sandbox servers only).
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Read the audit trail of issued tokens.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `ficha config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load the configuration as `serve` would (same flags, variables and
+    /// file), check the database, schema, keys, dialect paths and
+    /// production's refusals without changing anything; exit 0 when
+    /// `serve` would start.
+    Check(ServeArgs),
+}
+
+/// `ficha audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Issued tokens, newest first: time, jti, client, subject, scope,
+    /// dialect, kid, expiry, caller's address.
+    List {
+        /// Only this client's tokens.
+        #[arg(long = "client", value_name = "ID", allow_hyphen_values = true)]
+        client_id: Option<String>,
+        /// Only tokens issued at or after TIME (RFC 3339 or unix seconds).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only tokens issued before TIME (RFC 3339 or unix seconds).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only the token with this jti.
+        #[arg(long, allow_hyphen_values = true)]
+        jti: Option<String>,
+        /// At most N rows.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        limit: u32,
+    },
 }
 
 /// `ficha sandbox ...`.
@@ -270,6 +310,9 @@ pub struct ServeArgs {
     /// Connections served at once; more wait in the backlog [default: 4096].
     #[arg(long, env = "FICHA_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Days the audit trail keeps each issued token's row; 0 keeps no trail [default: 90].
+    #[arg(long, env = "FICHA_AUDIT_RETENTION_DAYS", hide_env_values = true)]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// Options shared by `client create` and `client update`.
@@ -443,8 +486,9 @@ impl Cli {
             Some(p) => Settings::from_file(p)?,
             None => Settings::default(),
         };
+        // `config check` takes serve's flags and reads them the same way.
         let serve = match &self.command {
-            Command::Serve(s) => Some(s),
+            Command::Serve(s) | Command::Config(ConfigCommand::Check(s)) => Some(s),
             _ => None,
         };
         let sandbox = serve.is_some_and(|s| s.sandbox);
@@ -488,6 +532,12 @@ impl Cli {
         )
         .unwrap_or_default()
         .parse()?;
+        let log_json =
+            match pick(serve.and_then(|s| s.log_format.clone()), file.log_format).as_deref() {
+                None | Some("pretty") => false,
+                Some("json") => true,
+                Some(other) => anyhow::bail!("log_format must be pretty or json, not {other:?}"),
+            };
         let dialect_paths =
             DialectPaths::with_overrides(overrides.iter().map(|(n, p)| (n.as_str(), p.as_str())))?;
         let http_defaults = HttpSettings::default();
@@ -586,15 +636,13 @@ impl Cli {
             // Each entry may hold a 16 KiB body: keep the log under ~160 MiB.
             .min(10_000),
             http,
+            audit_retention_days: pick(
+                serve.and_then(|s| s.audit_retention_days),
+                file.audit_retention_days,
+            )
+            .unwrap_or(crate::audit::DEFAULT_RETENTION_DAYS),
+            log_json,
         })
-    }
-
-    /// The log format requested for `serve`.
-    pub fn log_format(&self) -> Option<String> {
-        match &self.command {
-            Command::Serve(s) => s.log_format.clone(),
-            _ => None,
-        }
     }
 }
 
@@ -604,6 +652,9 @@ pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Resu
     let open = || store::connect(config.database_url_or_default(), &config.pool);
     match cmd {
         Command::Serve(_) => anyhow::bail!("serve is not a CLI command"),
+        Command::Config(ConfigCommand::Check(_)) => {
+            crate::check::run(Ok(config.clone()), json_out, now).await
+        }
         Command::Migrate => {
             // `connect` applies the migrations.
             open().await?;
@@ -618,6 +669,28 @@ pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Resu
         Command::User(u) => user_command(u, &*open().await?, now, json_out).await,
         Command::Sandbox(SandboxCommand::Fault(f)) => {
             fault_command(f, &*open().await?, now, json_out).await
+        }
+        Command::Audit(AuditCommand::List {
+            client_id,
+            since,
+            until,
+            jti,
+            limit,
+        }) => {
+            let query = crate::audit::AuditQuery {
+                client_id: client_id.clone(),
+                since: since
+                    .as_deref()
+                    .map(|t| crate::audit::parse_time("--since", t))
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|t| crate::audit::parse_time("--until", t))
+                    .transpose()?,
+                jti: jti.clone(),
+                limit: *limit,
+            };
+            audit_list(&*open().await?, &query, json_out).await
         }
         Command::Token(TokenCommand::Verify {
             token,
@@ -760,6 +833,46 @@ async fn reveal_sealed_claims(
         }
         Err(e) => eprintln!("note: sealed claims cannot be decrypted here: {e:#}"),
     }
+}
+
+/// `ficha audit list`: one tab-separated line per token, or a JSON array.
+async fn audit_list(
+    store: &dyn Store,
+    query: &crate::audit::AuditQuery,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let rows = store
+        .list_audit(query)
+        .await
+        .context("Failed to read the audit trail")?;
+    if json_out {
+        println!("{}", serde_json::to_value(&rows)?);
+        return Ok(());
+    }
+    let when = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .ok()
+            .and_then(|d| {
+                d.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| t.to_string())
+    };
+    for r in &rows {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            when(r.iat),
+            r.jti,
+            r.client_id,
+            r.subject,
+            r.scope,
+            r.dialect,
+            r.kid,
+            when(r.exp),
+            r.address.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
 }
 
 fn print(json_out: bool, value: serde_json::Value, text: &str) {

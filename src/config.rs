@@ -67,6 +67,8 @@ pub struct Settings {
     pub http_idle_timeout_secs: Option<u64>,
     /// `max_connections`.
     pub max_connections: Option<usize>,
+    /// `audit_retention_days`: 0 turns the audit trail off.
+    pub audit_retention_days: Option<u32>,
     /// `[dialect_paths]`: dialect name → path, or `off`.
     pub dialect_paths: Option<BTreeMap<String, String>>,
 }
@@ -115,6 +117,10 @@ pub struct Config {
     pub capture_capacity: usize,
     /// Header and idle timeouts, and the connection cap.
     pub http: HttpSettings,
+    /// Days the audit trail keeps a token's row; 0 keeps no trail.
+    pub audit_retention_days: u32,
+    /// Log lines as JSON (`log_format = "json"`) rather than pretty text.
+    pub log_json: bool,
 }
 
 impl Config {

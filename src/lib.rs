@@ -7,10 +7,14 @@
 //! - `store` implements the core's storage port for SQLite and PostgreSQL.
 //! - `http` owns status codes, headers, extractors and the provider dialects
 //!   (`http::dialect`, one adapter per provider over the one core);
+//! - `audit` buffers issued tokens' records and writes them in batches.
 //! - `sandbox` holds the sandbox-only fault injection and request capture.
-//!   `startup` wires them into an [`startup::Application`], `cli` drives it.
+//!   `startup` wires them into an [`startup::Application`], `cli` drives it,
+//!   `check` tells whether `serve` would start.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod http;

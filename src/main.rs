@@ -1,7 +1,8 @@
 //! The `ficha` binary: parse the command line, set up logging, dispatch.
 
 use clap::Parser as _;
-use ficha::cli::{self, Cli, Command};
+use ficha::cli::{self, Cli, Command, ConfigCommand};
+use ficha::oauth::Clock as _;
 use ficha::startup::Application;
 
 // jemalloc rather than glibc's malloc: a token allocates a few dozen small,
@@ -23,10 +24,15 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Config(ConfigCommand::Check(_)) = &cli.command {
+        // A configuration that does not load is a finding, not a crash.
+        let now = ficha::oauth::SystemClock.now();
+        return ficha::check::run(cli.config(), cli.json, now).await;
+    }
     let config = cli.config()?;
     match &cli.command {
         Command::Serve(_) => {
-            let _log_guard = ficha::telemetry::init(cli.log_format().as_deref() == Some("json"));
+            let _log_guard = ficha::telemetry::init(config.log_json);
             let app = Application::build(config).await?;
             println!("ficha listening on http://{}", app.local_addr());
             app.run_until_stopped().await

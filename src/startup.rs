@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::audit::{AuditTrail, DEFAULT_AUDIT_CAPACITY};
 use crate::config::Config;
 use crate::http::{self, AppState, HttpSettings, Metrics, Shared};
 use crate::keys::{Alg, ClaimsKeys, KeyRing, KeyRingHandle, KeyState, KeyVault};
@@ -189,6 +190,18 @@ impl Application {
             );
             Some(sandbox)
         };
+        let audit = if config.audit_retention_days == 0 {
+            Arc::new(AuditTrail::disabled())
+        } else {
+            let trail = Arc::new(AuditTrail::new(DEFAULT_AUDIT_CAPACITY));
+            tokio::spawn(crate::audit::run_writer(
+                trail.clone(),
+                store.clone(),
+                clock.clone(),
+                config.audit_retention_days,
+            ));
+            trail
+        };
         let state = AppState::new(Shared {
             tokens,
             verifier,
@@ -202,6 +215,7 @@ impl Application {
             claims: Arc::new(claims),
             sandbox: sandbox.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
+            audit,
         });
         let sync = tokio::spawn(sync_loop(SyncTask {
             store,
@@ -239,8 +253,15 @@ impl Application {
     }
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    /// Buffered audit records are written before it returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shutdown_signal()).await
+        let audit = self.state.audit.clone();
+        let store = self.state.store.clone();
+        let result = self.run_until(shutdown_signal()).await;
+        if audit.enabled() {
+            audit.flush(&*store).await;
+        }
+        result
     }
 
     /// Serves until `stop` completes, then drains in-flight requests.

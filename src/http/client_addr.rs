@@ -39,6 +39,14 @@ impl FromStr for TrustedProxies {
     }
 }
 
+impl std::fmt::Display for TrustedProxies {
+    /// The comma-separated form `--trusted-proxies` takes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&all.join(","))
+    }
+}
+
 impl TrustedProxies {
     /// Whether no proxy is trusted.
     pub fn is_empty(&self) -> bool {

@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::audit::AuditStats;
 use crate::oauth::AuthStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -30,6 +31,42 @@ pub struct Metrics {
     failures: Family<FailureLabel, Counter>,
     latency: Histogram,
     auth: AuthMetrics,
+    audit: AuditMetrics,
+}
+
+/// The audit trail's counters, copied from [`AuditStats`] when scraped.
+#[derive(Debug, Default)]
+struct AuditMetrics {
+    dropped: Counter,
+    writes: Counter,
+    written: Counter,
+}
+
+impl AuditMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "audit_dropped",
+            "Issued tokens left out of the audit trail because its buffer was full",
+            self.dropped.clone(),
+        );
+        registry.register(
+            "audit_writes",
+            "Batches written to the audit trail (at most one a second)",
+            self.writes.clone(),
+        );
+        registry.register(
+            "audit_records",
+            "Issued tokens written to the audit trail",
+            self.written.clone(),
+        );
+    }
+
+    fn set(&self, stats: AuditStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.dropped.inner().store(stats.dropped, Relaxed);
+        self.writes.inner().store(stats.writes, Relaxed);
+        self.written.inner().store(stats.written, Relaxed);
+    }
 }
 
 /// The authenticator's cold-path counters, copied from
@@ -118,12 +155,15 @@ impl Default for Metrics {
         );
         let auth = AuthMetrics::default();
         auth.register(&mut registry);
+        let audit = AuditMetrics::default();
+        audit.register(&mut registry);
         Metrics {
             registry,
             issued,
             failures,
             latency,
             auth,
+            audit,
         }
     }
 }
@@ -147,10 +187,11 @@ impl Metrics {
         self.latency.observe(seconds);
     }
 
-    /// The OpenMetrics text exposition, with the authenticator's counters
-    /// as of now.
-    pub fn render(&self, auth: AuthStats) -> String {
+    /// The OpenMetrics text exposition, with the authenticator's and the
+    /// audit trail's counters as of now.
+    pub fn render(&self, auth: AuthStats, audit: AuditStats) -> String {
         self.auth.set(auth);
+        self.audit.set(audit);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::AuditTrail;
 use crate::keys::{ClaimsKeys, KeyRingHandle};
 use crate::oauth::{Clock, Mode, Store, TokenService, TokenVerifier};
 use crate::sandbox::Sandbox;
@@ -57,6 +58,8 @@ pub struct Shared {
     pub sandbox: Option<Arc<Sandbox>>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// The audit trail's buffer of issued tokens.
+    pub audit: Arc<AuditTrail>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use super::client::{Client, ClientId};
 use super::user::{NewRefreshToken, RefreshOutcome, User, Username};
+use crate::audit::AuditStore;
 use crate::keys::KeyStore;
 use crate::sandbox::FaultStore;
 
@@ -125,9 +126,9 @@ pub trait UserStore: Send + Sync {
 }
 
 /// Everything the server needs from one database.
-pub trait Store: ClientStore + KeyStore + UserStore + FaultStore {}
+pub trait Store: ClientStore + KeyStore + UserStore + FaultStore + AuditStore {}
 
-impl<T: ClientStore + KeyStore + UserStore + FaultStore> Store for T {}
+impl<T: ClientStore + KeyStore + UserStore + FaultStore + AuditStore> Store for T {}
 
 /// An in-memory [`ClientStore`] for the core's unit tests.
 #[cfg(test)]

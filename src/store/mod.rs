@@ -4,7 +4,9 @@
 //! (`migrations/sqlite`, `migrations/postgres`); the backend is chosen once,
 //! by the URL scheme, in [`connect`].
 
+pub(crate) mod audit;
 mod postgres;
+mod schema;
 pub(crate) mod sql;
 mod sqlite;
 
@@ -14,6 +16,7 @@ use std::time::Duration;
 use crate::oauth::Store;
 
 pub use postgres::PgStore;
+pub use schema::SchemaStatus;
 pub use sqlite::SqliteStore;
 
 /// Ties an adapter to its sqlx database type (used by the shared queries).
@@ -47,6 +50,23 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> anyhow::Result<Arc<dyn S
         Ok(Arc::new(SqliteStore::connect(url, pool).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Arc::new(PgStore::connect(url, pool).await?))
+    } else {
+        anyhow::bail!("unsupported database URL: it must start with sqlite: or postgres:")
+    }
+}
+
+/// Opens an existing database without creating or migrating anything
+/// (`ficha config check`), and says where its schema stands.
+pub async fn open_unmigrated(
+    url: &str,
+    pool: &PoolSettings,
+) -> anyhow::Result<(Arc<dyn Store>, SchemaStatus)> {
+    if url.starts_with("sqlite:") {
+        let (store, status) = SqliteStore::open_unmigrated(url, pool).await?;
+        Ok((Arc::new(store), status))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let (store, status) = PgStore::open_unmigrated(url, pool).await?;
+        Ok((Arc::new(store), status))
     } else {
         anyhow::bail!("unsupported database URL: it must start with sqlite: or postgres:")
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::audit::audit_store;
 use super::sql::sql_store;
 use super::{Backend, PoolSettings};
 
@@ -40,6 +41,42 @@ impl PgStore {
             .context("Failed to migrate the PostgreSQL database")?;
         Ok(PgStore { pool })
     }
+
+    /// Connects without migrating (`ficha config check`), in read-only
+    /// transactions, and says where the schema stands.
+    pub async fn open_unmigrated(
+        url: &str,
+        settings: &PoolSettings,
+    ) -> anyhow::Result<(Self, super::SchemaStatus)> {
+        let opts: PgConnectOptions = url.parse().context("Failed to parse the PostgreSQL URL")?;
+        let opts = opts.options([
+            ("statement_timeout", "5000"),
+            ("default_transaction_read_only", "on"),
+        ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.min(2))
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(opts)
+            .await
+            .context("Failed to connect to PostgreSQL")?;
+        let (present,): (bool,) =
+            sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&pool)
+                .await
+                .context("Failed to read the PostgreSQL database")?;
+        let applied = if present {
+            sqlx::query_as(super::schema::APPLIED_QUERY)
+                .fetch_all(&pool)
+                .await
+                .context("Failed to read the applied migrations")?
+        } else {
+            Vec::new()
+        };
+        let status =
+            super::SchemaStatus::compare(&sqlx::migrate!("./migrations/postgres"), applied);
+        Ok((PgStore { pool }, status))
+    }
 }
 
 sql_store!(PgStore);
+audit_store!(PgStore);

@@ -9,6 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::audit::audit_store;
 use super::sql::sql_store;
 use super::{Backend, PoolSettings};
 
@@ -81,6 +82,47 @@ impl SqliteStore {
         }
     }
 
+    /// Opens an existing database for reading only: nothing is created or
+    /// migrated (`ficha config check`); also says where its schema stands.
+    pub async fn open_unmigrated(
+        url: &str,
+        settings: &PoolSettings,
+    ) -> anyhow::Result<(Self, super::SchemaStatus)> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .context("Failed to parse the SQLite URL")?
+            .create_if_missing(false)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let path = opts.get_filename().to_path_buf();
+        anyhow::ensure!(
+            path.exists(),
+            "the SQLite database {} does not exist",
+            path.display()
+        );
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.min(2))
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(opts)
+            .await
+            .with_context(|| format!("Failed to open the SQLite database {}", path.display()))?;
+        let (tables,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&pool)
+        .await
+        .context("Failed to read the SQLite database")?;
+        let applied = if tables == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_as(super::schema::APPLIED_QUERY)
+                .fetch_all(&pool)
+                .await
+                .context("Failed to read the applied migrations")?
+        };
+        let status = super::SchemaStatus::compare(&sqlx::migrate!("./migrations/sqlite"), applied);
+        Ok((SqliteStore { pool }, status))
+    }
+
     /// Opens the pool and applies the migrations, once.
     async fn open(
         opts: SqliteConnectOptions,
@@ -140,3 +182,4 @@ fn create_owner_only(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 sql_store!(SqliteStore);
+audit_store!(SqliteStore);

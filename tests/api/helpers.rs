@@ -174,6 +174,8 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         trusted_proxies: opts.trusted_proxies.clone(),
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
         http: opts.http,
+        log_json: false,
+        audit_retention_days: ficha::audit::DEFAULT_RETENTION_DAYS,
     }
 }
 

@@ -6,10 +6,13 @@
 mod helpers;
 
 mod attack;
+mod audit_trail;
 mod auth_verify;
 mod binding;
 mod cli;
 mod cluster;
+mod config_check;
+mod config_file;
 mod crash;
 mod dialects;
 mod edge;

@@ -63,7 +63,10 @@ pub async fn readiness_check(State(state): State<AppState>) -> Response {
 )]
 pub async fn get_metrics(State(state): State<AppState>) -> Response {
     let auth = state.tokens.authenticator().stats();
-    let mut resp = state.metrics.render(auth).into_response();
+    let mut resp = state
+        .metrics
+        .render(auth, state.audit.stats())
+        .into_response();
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use axum::extract::Request;
 use axum::response::Response;
 
+use crate::audit::AuditRecord;
 use crate::http::dialect::{DecodeContext, DialectKind, DialectRequest};
 use crate::http::errors::{ErrorResponse, HttpError};
 use crate::http::extractors::{body_bytes, Peer};
@@ -54,6 +55,7 @@ pub async fn issue_token(
         Ok(Answer::Token(token)) => {
             state.metrics.issued(kind.as_str(), elapsed);
             audit(&token, peer);
+            state.audit.record(audit_record(&token, kind, peer));
             (dialect.render_token(&token), "issued")
         }
         Ok(Answer::Malformed) => {
@@ -175,6 +177,22 @@ pub fn audit(token: &IssuedToken, address: Peer) {
         address = %address,
         "token issued"
     );
+}
+
+/// The audit trail's row for an issued token: identifiers, never the token.
+fn audit_record(token: &IssuedToken, kind: DialectKind, address: Peer) -> AuditRecord {
+    let c = &token.claims;
+    AuditRecord {
+        jti: c.jti.clone(),
+        client_id: c.client_id.clone(),
+        subject: c.sub.clone(),
+        scope: c.scope.clone(),
+        dialect: kind.as_str().to_owned(),
+        kid: token.kid.clone(),
+        iat: c.iat,
+        exp: c.exp,
+        address: address.0.map(|ip| ip.to_string()),
+    }
 }
 
 /// 405 for any method but POST, with `Allow: POST`, in `kind`'s shape.

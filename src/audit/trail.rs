@@ -1,0 +1,161 @@
+//! The bounded buffer between the token endpoint and the audit writer.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use super::AuditRecord;
+
+/// Records the buffer holds at most (about 300 bytes each): a minute of a
+/// busy instance's tokens, or a database outage of that long.
+pub const DEFAULT_AUDIT_CAPACITY: usize = 65_536;
+
+/// Counters the metrics endpoint shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditStats {
+    /// Records dropped because the buffer was full.
+    pub dropped: u64,
+    /// Batches written to the database.
+    pub writes: u64,
+    /// Records written to the database.
+    pub written: u64,
+}
+
+/// The bounded buffer of records not yet written; `None` capacity means
+/// the trail is off (`audit_retention_days = 0`).
+#[derive(Debug)]
+pub struct AuditTrail {
+    buffer: Mutex<VecDeque<AuditRecord>>,
+    capacity: usize,
+    enabled: bool,
+    dropped: AtomicU64,
+    writes: AtomicU64,
+    written: AtomicU64,
+}
+
+impl AuditTrail {
+    /// A trail buffering at most `capacity` records.
+    pub fn new(capacity: usize) -> Self {
+        AuditTrail {
+            buffer: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            enabled: true,
+            dropped: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        }
+    }
+
+    /// A trail that records nothing.
+    pub fn disabled() -> Self {
+        AuditTrail {
+            enabled: false,
+            ..Self::new(1)
+        }
+    }
+
+    /// Whether records are kept at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Buffers a record, or drops and counts it when the buffer is full.
+    /// Never waits for the database: this runs on the request path.
+    pub fn record(&self, record: AuditRecord) {
+        if !self.enabled {
+            return;
+        }
+        let mut buf = self.lock();
+        if buf.len() >= self.capacity {
+            drop(buf);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        } else {
+            buf.push_back(record);
+        }
+    }
+
+    /// Takes everything buffered.
+    pub(super) fn take(&self) -> Vec<AuditRecord> {
+        let mut buf = self.lock();
+        std::mem::take(&mut *buf).into()
+    }
+
+    /// Puts back a batch that could not be written, ahead of what arrived
+    /// since; what no longer fits is dropped and counted.
+    pub(super) fn put_back(&self, batch: Vec<AuditRecord>) {
+        let mut buf = self.lock();
+        let newer = std::mem::take(&mut *buf);
+        let mut all: VecDeque<AuditRecord> = batch.into();
+        all.extend(newer);
+        let over = all.len().saturating_sub(self.capacity);
+        all.truncate(self.capacity);
+        *buf = all;
+        drop(buf);
+        self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a batch written.
+    pub(super) fn wrote(&self, records: usize) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.written.fetch_add(records as u64, Ordering::Relaxed);
+    }
+
+    /// The counters as of now.
+    pub fn stats(&self) -> AuditStats {
+        AuditStats {
+            dropped: self.dropped.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            written: self.written.load(Ordering::Relaxed),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<AuditRecord>> {
+        // A panic while holding the lock leaves a valid queue behind.
+        self.buffer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(n: i64) -> AuditRecord {
+        AuditRecord {
+            jti: format!("j{n}"),
+            client_id: "c".into(),
+            subject: "c".into(),
+            scope: String::new(),
+            dialect: "payvalida".into(),
+            kid: "k".into(),
+            iat: n,
+            exp: n + 1,
+            address: None,
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_drops_and_counts_new_records() {
+        let trail = AuditTrail::new(2);
+        for n in 0..5 {
+            trail.record(rec(n));
+        }
+        assert_eq!(trail.stats().dropped, 3);
+        let batch = trail.take();
+        assert_eq!(batch, vec![rec(0), rec(1)]);
+        // A failed batch goes back ahead of newer records; the excess is dropped.
+        trail.record(rec(9));
+        trail.put_back(batch);
+        assert_eq!(trail.take(), vec![rec(0), rec(1)]);
+        assert_eq!(trail.stats().dropped, 4);
+    }
+
+    #[test]
+    fn a_disabled_trail_keeps_nothing() {
+        let trail = AuditTrail::disabled();
+        trail.record(rec(1));
+        assert!(trail.take().is_empty());
+        assert_eq!(trail.stats().dropped, 0);
+    }
+}

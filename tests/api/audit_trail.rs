@@ -1,0 +1,236 @@
+//! The audit trail (SPEC §10): each issued token's identifiers and the
+//! caller's address reach `audit_tokens` in batches, `ficha audit list`
+//! reads and filters them, and no token is ever stored.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::helpers::{eventually, Backend, Options, TestApp};
+
+fn b64json(part: &str) -> Value {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Issues a payvalida-seed token as if forwarded for `from`.
+async fn token_from(app: &TestApp, id: &str, secret: &str, from: &str) -> String {
+    let resp = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .header("Authorization", crate::helpers::basic_header(id, secret))
+        .header("X-Forwarded-For", from)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn audit_list(app: &TestApp, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit", "list"];
+    all.extend_from_slice(args);
+    app.cli_json(&all).as_array().unwrap().clone()
+}
+
+/// Every stored value of every row, concatenated.
+async fn table_text(app: &TestApp) -> String {
+    use sqlx::Connection as _;
+    let q = "SELECT jti || client_id || subject || scope || dialect || kid || \
+             CAST(iat AS TEXT) || CAST(exp AS TEXT) || COALESCE(address, '') FROM audit_tokens";
+    let rows: Vec<(String,)> = match app.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
+            sqlx::query_as(q).fetch_all(&mut c).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+            sqlx::query_as(q).fetch_all(&mut c).await.unwrap()
+        }
+    };
+    rows.into_iter().map(|(s,)| s).collect()
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn tokens_reach_the_trail_with_their_fields_and_filters_work(backend: Backend) {
+    let opts = Options {
+        trusted_proxies: "127.0.0.1".parse().unwrap(),
+        ..Options::default()
+    };
+    let Some(app) = TestApp::spawn_on(backend, opts).await else {
+        return;
+    };
+    let (shop, shop_secret) = app.create_client(&["--id", "shop", "--scopes", "transaction"]);
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(token_from(&app, "payvalida", "client_secret", "203.0.113.7").await);
+    }
+    for _ in 0..2 {
+        tokens.push(token_from(&app, &shop, &shop_secret, "198.51.100.9").await);
+    }
+    let arrived = eventually(Duration::from_secs(15), || async {
+        audit_list(&app, &[]).len() == 5
+    })
+    .await;
+    assert!(arrived, "rows: {:?}", audit_list(&app, &[]));
+
+    let rows = audit_list(&app, &[]);
+    for token in &tokens {
+        let mut parts = token.split('.');
+        let header = b64json(parts.next().unwrap());
+        let claims = b64json(parts.next().unwrap());
+        let row = rows
+            .iter()
+            .find(|r| r["jti"] == claims["jti"])
+            .unwrap_or_else(|| panic!("no row for {claims}"));
+        for field in ["client_id", "scope", "iat", "exp"] {
+            assert_eq!(row[field], claims[field], "{field}");
+        }
+        assert_eq!(row["subject"], claims["sub"]);
+        assert_eq!(row["kid"], header["kid"]);
+        assert_eq!(row["dialect"], "payvalida");
+        let from = if claims["client_id"] == "shop" {
+            "198.51.100.9"
+        } else {
+            "203.0.113.7"
+        };
+        assert_eq!(row["address"], from);
+    }
+
+    // Filters.
+    assert_eq!(audit_list(&app, &["--client", "shop"]).len(), 2);
+    assert_eq!(audit_list(&app, &["--client", "payvalida"]).len(), 3);
+    let jti = rows[0]["jti"].as_str().unwrap();
+    let one = audit_list(&app, &["--jti", jti]);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["jti"], jti);
+    assert_eq!(audit_list(&app, &["--limit", "2"]).len(), 2);
+    let min_iat = rows
+        .iter()
+        .map(|r| r["iat"].as_i64().unwrap())
+        .min()
+        .unwrap();
+    let max_iat = rows
+        .iter()
+        .map(|r| r["iat"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let later = (max_iat + 1).to_string();
+    assert!(audit_list(&app, &["--since", &later]).is_empty());
+    assert!(audit_list(&app, &["--until", &min_iat.to_string()]).is_empty());
+    let since = time::OffsetDateTime::from_unix_timestamp(min_iat)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(
+        audit_list(&app, &["--since", &since, "--until", &later]).len(),
+        5
+    );
+    let text = app.cli(&["audit", "list", "--client", "shop"]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("198.51.100.9"), "{text}");
+
+    // A bad time is one clear line and a failure.
+    let bad = app.cli(&["audit", "list", "--since", "yesterday"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8(bad.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--since takes an RFC 3339 time"), "{err}");
+
+    // No token, nor its signature, is stored.
+    let stored = table_text(&app).await;
+    assert!(stored.contains(jti));
+    for token in &tokens {
+        assert!(!stored.contains(token.as_str()));
+        assert!(!stored.contains(token.rsplit('.').next().unwrap()));
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn audit_trail_on_sqlite() {
+    tokens_reach_the_trail_with_their_fields_and_filters_work(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn audit_trail_on_postgres() {
+    tokens_reach_the_trail_with_their_fields_and_filters_work(Backend::Postgres).await;
+}
+
+/// A flood of tokens is written in a few batches: never more than one a
+/// second since the server started, however many tokens.
+async fn a_flood_is_written_at_most_once_a_second(backend: Backend) {
+    let started = Instant::now();
+    let Some(app) = TestApp::spawn_on(backend, Options::default()).await else {
+        return;
+    };
+    let mut issued = 0u64;
+    while started.elapsed() < Duration::from_millis(2500) || issued < 200 {
+        let batch: Vec<_> = (0..20)
+            .map(|_| {
+                app.post_token(
+                    Some(("payvalida", "client_secret")),
+                    &[("grant_type", "client_credentials")],
+                )
+            })
+            .collect();
+        for resp in futures_util::future::join_all(batch).await {
+            assert_eq!(resp.status(), 200);
+            issued += 1;
+        }
+    }
+    let metrics = || async {
+        app.http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let all_in = eventually(Duration::from_secs(15), || async {
+        metric(&metrics().await, "ficha_audit_records_total") == issued
+    })
+    .await;
+    assert!(all_in, "{}", metrics().await);
+    let text = metrics().await;
+    let writes = metric(&text, "ficha_audit_writes_total");
+    let elapsed = started.elapsed().as_secs();
+    assert_eq!(metric(&text, "ficha_audit_dropped_total"), 0);
+    assert!(writes >= 1);
+    assert!(
+        writes <= elapsed + 1,
+        "{writes} writes in {elapsed} s for {issued} tokens"
+    );
+    assert_eq!(
+        audit_list(&app, &["--limit", "100000"]).len() as u64,
+        issued
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_flood_on_sqlite() {
+    a_flood_is_written_at_most_once_a_second(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_flood_on_postgres() {
+    a_flood_is_written_at_most_once_a_second(Backend::Postgres).await;
+}
