@@ -30,9 +30,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
 use moka::sync::Cache;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -150,12 +150,6 @@ impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator").finish_non_exhaustive()
     }
-}
-
-/// Length-prefixed, so that no two different inputs hash alike.
-fn put(mac: &mut HmacSha256, bytes: &[u8]) {
-    mac.update(&(bytes.len() as u64).to_be_bytes());
-    mac.update(bytes);
 }
 
 fn throttled(retry_after: Duration) -> TokenError {
@@ -276,43 +270,6 @@ impl Authenticator {
                 Ok(entry)
             })
             .await
-    }
-
-    fn verified_tag(&self, id: &ClientId, secret_id: i64, presented: &SecretString) -> Tag {
-        let mut mac = self.mac.clone();
-        put(&mut mac, b"verified");
-        put(&mut mac, id.as_ref().as_bytes());
-        mac.update(&secret_id.to_be_bytes());
-        put(&mut mac, presented.expose_secret().as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    /// The key of one presentation (id and every reading of the secret)
-    /// against one set of live secrets: what the rejected set remembers and
-    /// what concurrent identical requests share a verification by.
-    fn presentation_tag(&self, id: &ClientId, live: &[i64], secrets: &[&SecretString]) -> Tag {
-        let mut mac = self.mac.clone();
-        put(&mut mac, b"presented");
-        put(&mut mac, id.as_ref().as_bytes());
-        mac.update(&(live.len() as u64).to_be_bytes());
-        for s in live {
-            mac.update(&s.to_be_bytes());
-        }
-        for s in secrets {
-            put(&mut mac, s.expose_secret().as_bytes());
-        }
-        mac.finalize().into_bytes().into()
-    }
-
-    fn pair_key(&self, key: &str, address: IpAddr) -> [u8; 16] {
-        let mut mac = self.mac.clone();
-        put(&mut mac, b"throttle");
-        put(&mut mac, key.as_bytes());
-        put(&mut mac, address.to_string().as_bytes());
-        let full: Tag = mac.finalize().into_bytes().into();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&full[..16]);
-        out
     }
 
     /// A secret version of `client` this presentation was verified for.
@@ -591,60 +548,6 @@ impl Authenticator {
         }
         Ok(client.clone())
     }
-
-    /// Verifies a resource owner's password (password grant) on the same
-    /// pool and behind the same throttles as client secrets, keyed by
-    /// username; an unknown user is verified against the dummy hash.
-    /// Concurrent identical attempts share one verification.
-    pub async fn verify_password(
-        &self,
-        username: &str,
-        phc: Option<&str>,
-        password: &SecretString,
-        peer: Option<IpAddr>,
-    ) -> Result<bool, TokenError> {
-        let address = address_key(peer);
-        let known = phc.is_some();
-        let phc: Arc<str> = phc.map_or_else(|| self.dummy_phc.clone(), Arc::from);
-        let key = {
-            let mut mac = self.mac.clone();
-            put(&mut mac, b"password");
-            put(&mut mac, username.as_bytes());
-            put(&mut mac, phc.as_bytes());
-            put(&mut mac, password.expose_secret().as_bytes());
-            let tag: Tag = mac.finalize().into_bytes().into();
-            tag
-        };
-        // A NUL prefix keeps usernames apart from client ids (printable ASCII).
-        let pair = self.pair_key(&format!("\0user:{username}"), address);
-        let matched = self
-            .verifications
-            .run(&key, || async {
-                let charge = self
-                    .throttle
-                    .charge(pair, address, Instant::now())
-                    .map_err(throttled)?;
-                let runs = self.counters.hash_runs.clone();
-                let password = password.clone();
-                let ok = self
-                    .hash_pool
-                    .run(address, move || {
-                        runs.fetch_add(1, Ordering::Relaxed);
-                        secret::verify_secret(&phc, &password)
-                    })
-                    .await
-                    .map_err(|e| TokenError::Unavailable(e.into()))?;
-                if ok {
-                    drop(charge);
-                    Ok::<_, TokenError>(Some((0, 0)))
-                } else {
-                    charge.keep();
-                    Ok(None)
-                }
-            })
-            .await?;
-        Ok(known && matched.is_some())
-    }
 }
 
 impl From<StoreError> for TokenError {
@@ -656,5 +559,7 @@ impl From<StoreError> for TokenError {
     }
 }
 
+mod password;
+mod tags;
 #[cfg(test)]
 mod tests;
