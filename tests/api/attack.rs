@@ -34,22 +34,6 @@ async fn token_status(
         .status()
 }
 
-/// A counter or gauge from `/metrics`.
-pub async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
 /// How many failures a bucket draining one every `every` seconds has let
 /// go since `started`, plus one for the partial interval.
 fn drained(started: Instant, every: u64) -> u64 {
@@ -76,13 +60,13 @@ async fn concurrent_first_requests_after_a_restart_share_one_verification() {
     // A restart forgets every verified secret.
     app.stop().await;
     app.start(&strict()).await.unwrap();
-    let before = metric(&app, "ficha_hash_verifications_total").await;
+    let before = app.metric("ficha_hash_verifications_total").await;
     assert_eq!(before, 0);
     let requests = (0..48).map(|_| token_status(&app.http, &app, &id, &secret));
     let statuses = futures_util::future::join_all(requests).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    assert_eq!(metric(&app, "ficha_hash_verifications_total").await, 1);
-    assert_eq!(metric(&app, "ficha_auth_throttled_total").await, 0);
+    assert_eq!(app.metric("ficha_hash_verifications_total").await, 1);
+    assert_eq!(app.metric("ficha_auth_throttled_total").await, 0);
     app.cleanup().await;
 }
 
@@ -113,7 +97,7 @@ async fn a_flood_aimed_at_a_client_id_never_locks_it_out_from_another_address() 
         statuses.iter().filter(|s| **s == 429).count() as u64
     );
     // Only the counted failures were hashed.
-    assert_eq!(metric(&app, "ficha_hash_verifications_total").await, hashed);
+    assert_eq!(app.metric("ficha_hash_verifications_total").await, hashed);
     // The client has never been verified here: its cold request, from its
     // own address, during the attack, gets its token.
     assert_eq!(token_status(&app.http, &app, &id, &secret).await, 200);
@@ -123,11 +107,12 @@ async fn a_flood_aimed_at_a_client_id_never_locks_it_out_from_another_address() 
         assert_eq!(token_status(&other, &app, &id, "same-guess").await, 401);
     }
     assert_eq!(
-        metric(&app, "ficha_hash_verifications_total").await,
+        app.metric("ficha_hash_verifications_total").await,
         hashed + 2
     );
     assert_eq!(
-        metric(&app, "ficha_auth_rejected_without_hashing_total").await,
+        app.metric("ficha_auth_rejected_without_hashing_total")
+            .await,
         19
     );
     app.cleanup().await;
@@ -162,7 +147,7 @@ async fn an_id_spray_from_one_address_is_stopped_before_the_database() {
         hashed >= 20 && hashed <= 20 + drained(started, 3),
         "{hashed}"
     );
-    assert_eq!(metric(&app, "ficha_hash_verifications_total").await, hashed);
+    assert_eq!(app.metric("ficha_hash_verifications_total").await, hashed);
     // Another address is not affected.
     assert_eq!(
         token_status(&client_from(OTHER), &app, "payvalida", "client_secret").await,
@@ -240,7 +225,7 @@ async fn a_full_hashing_queue_answers_503_with_retry_after() {
         }
     }
     assert!(busy > 0, "the queue never filled");
-    assert!(metric(&app, "ficha_hash_queue_peak").await <= 1);
+    assert!(app.metric("ficha_hash_queue_peak").await <= 1);
 }
 
 /// The median of the ratios of `n` adjacent pairs of requests, one with

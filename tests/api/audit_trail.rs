@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::helpers::{eventually, Backend, Options, TestApp};
+use crate::helpers::{eventually, metric_in, Backend, Options, TestApp};
 
 fn b64json(part: &str) -> Value {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -54,15 +54,6 @@ async fn table_text(app: &TestApp) -> String {
         }
     };
     rows.into_iter().map(|(s,)| s).collect()
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 async fn tokens_reach_the_trail_with_their_fields_and_filters_work(backend: Backend) {
@@ -194,25 +185,16 @@ async fn a_flood_is_written_at_most_once_a_second(backend: Backend) {
             issued += 1;
         }
     }
-    let metrics = || async {
-        app.http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || app.metrics_text();
     let all_in = eventually(Duration::from_secs(15), || async {
-        metric(&metrics().await, "ficha_audit_records_total") == issued
+        metric_in(&metrics().await, "ficha_audit_records_total") == issued
     })
     .await;
     assert!(all_in, "{}", metrics().await);
     let text = metrics().await;
-    let writes = metric(&text, "ficha_audit_writes_total");
+    let writes = metric_in(&text, "ficha_audit_writes_total");
     let elapsed = started.elapsed().as_secs();
-    assert_eq!(metric(&text, "ficha_audit_dropped_total"), 0);
+    assert_eq!(metric_in(&text, "ficha_audit_dropped_total"), 0);
     assert!(writes >= 1);
     assert!(
         writes <= elapsed + 1,

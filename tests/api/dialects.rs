@@ -819,15 +819,7 @@ async fn each_dialects_token_verifies_against_the_jwks() {
         assert!(out.status.success(), "{dialect}");
     }
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     for dialect in ["payvalida", "nequi", "peinau", "payme"] {
         assert!(
             metrics.contains(&format!(

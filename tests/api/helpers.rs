@@ -274,6 +274,23 @@ impl TestApp {
         drop_database(&self.db_url).await;
     }
 
+    /// The `/metrics` exposition.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// One unlabelled counter or gauge from `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        metric_in(&self.metrics_text().await, name)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -531,4 +548,11 @@ pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// One unlabelled counter or gauge from a `/metrics` exposition.
+pub fn metric_in(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }

@@ -561,10 +561,7 @@ async fn repeated_failures_are_throttled_with_retry_after_before_hashing() {
     }
     assert_eq!(&statuses[..3], &[401, 401, 401]);
     assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
-    assert_eq!(
-        crate::attack::metric(&app, "ficha_hash_verifications_total").await,
-        3
-    );
+    assert_eq!(app.metric("ficha_hash_verifications_total").await, 3);
     app.cleanup().await;
 }
 
@@ -631,15 +628,7 @@ async fn discovery_health_and_metrics_answer() {
         &[("grant_type", "client_credentials")],
     )
     .await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(r#"ficha_tokens_issued_total{dialect="payvalida"} 1"#),
         "{metrics}"
