@@ -42,7 +42,7 @@ use super::flight::SingleFlight;
 use super::hashpool::{HashPool, PoolError};
 use super::request::{Candidate, Credentials};
 use super::secret;
-use super::store::{Change, ClientStore, StoreError};
+use super::store::{Change, ClientStore};
 use super::throttle::{address_key, Throttle};
 
 /// Live secrets a client has at most: the current one and, during a
@@ -547,15 +547,6 @@ impl Authenticator {
             return Err(TokenError::InvalidClient(AuthFailure::Disabled));
         }
         Ok(client.clone())
-    }
-}
-
-impl From<StoreError> for TokenError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(e) => TokenError::Unavailable(e),
-            other => TokenError::Internal(other.into()),
-        }
     }
 }
 

@@ -122,3 +122,14 @@ impl AuthFailure {
         }
     }
 }
+
+/// The one mapping of storage failures: an unreachable database is
+/// `temporarily_unavailable` (503), anything else an internal error.
+impl From<super::store::StoreError> for TokenError {
+    fn from(e: super::store::StoreError) -> Self {
+        match e {
+            super::store::StoreError::Unavailable(e) => TokenError::Unavailable(e),
+            other => TokenError::Internal(other.into()),
+        }
+    }
+}

@@ -11,7 +11,7 @@ use super::client::{Client, GrantType};
 use super::error::TokenError;
 use super::request::{Grant, TokenRequest};
 use super::scope::ScopeSet;
-use super::store::{StoreError, UserStore};
+use super::store::UserStore;
 use super::user::{
     new_refresh_token, refresh_token_hash, NewRefreshToken, RefreshOutcome, User, Username,
 };
@@ -245,7 +245,7 @@ impl TokenService {
                             family_expires_at: now + self.policy.refresh_max_lifetime,
                         })
                         .await
-                        .map_err(store_error)?;
+                        .map_err(TokenError::from)?;
                     token.refresh_token = Some(refresh);
                 }
                 Ok(token)
@@ -262,7 +262,7 @@ impl TokenService {
                         now + self.policy.refresh_ttl,
                     )
                     .await
-                    .map_err(store_error)?;
+                    .map_err(TokenError::from)?;
                 let (username, family_scope) = match outcome {
                     RefreshOutcome::Rotated { username, scope } => (username, scope),
                     RefreshOutcome::Reused => {
@@ -289,7 +289,11 @@ impl TokenService {
                 // A scope taken from the client or the user since the grant
                 // is gone at the next refresh (RFC 9700 §4.14.2).
                 let mut scope = requested.intersection(&client.scopes);
-                let user = self.users.get_user(&username).await.map_err(store_error)?;
+                let user = self
+                    .users
+                    .get_user(&username)
+                    .await
+                    .map_err(TokenError::from)?;
                 if let Some(allowed) = user.as_ref().and_then(|u| u.scopes.as_ref()) {
                     scope = scope.intersection(allowed);
                 }
@@ -321,7 +325,7 @@ impl TokenService {
     ) -> Result<User, TokenError> {
         const BAD: TokenError = TokenError::InvalidGrant("the username or password is incorrect");
         let user = match Username::parse(username) {
-            Ok(name) => self.users.get_user(&name).await.map_err(store_error)?,
+            Ok(name) => self.users.get_user(&name).await.map_err(TokenError::from)?,
             Err(_) => None,
         };
         let ok = self
@@ -419,13 +423,6 @@ pub fn audience_for(
         Some(_) => Err(TokenError::InvalidTarget(
             "the client may not ask for this audience",
         )),
-    }
-}
-
-fn store_error(e: StoreError) -> TokenError {
-    match e {
-        StoreError::Unavailable(e) => TokenError::Unavailable(e),
-        other => TokenError::Internal(other.into()),
     }
 }
 

@@ -19,7 +19,7 @@ use super::denylist::{Denylist, Stale};
 use super::error::{AuthFailure, TokenError};
 use super::request::Credentials;
 use super::scope::ScopeSet;
-use super::store::{Store, StoreError};
+use super::store::Store;
 use super::token::AccessClaims;
 use super::user::refresh_token_hash;
 use crate::keys::{KeyRing, KeyRingHandle, VerifyError};
@@ -297,10 +297,7 @@ impl TokenVerifier {
         self.store
             .revoke_token(&claims.jti, claims.exp, now)
             .await
-            .map_err(|e| match e {
-                StoreError::Unavailable(e) => TokenError::Unavailable(e),
-                other => TokenError::Internal(other.into()),
-            })?;
+            .map_err(TokenError::from)?;
         self.denylist.insert(claims.jti.clone(), claims.exp);
         Ok(Revocation::Revoked {
             jti: claims.jti,
@@ -317,16 +314,12 @@ impl TokenVerifier {
         client: &super::client::Client,
         token: &str,
     ) -> Result<Revocation, TokenError> {
-        let unavailable = |e: StoreError| match e {
-            StoreError::Unavailable(e) => TokenError::Unavailable(e),
-            other => TokenError::Internal(other.into()),
-        };
         let hash = refresh_token_hash(&token.to_owned().into());
         let Some(owner) = self
             .store
             .refresh_token_owner(&hash)
             .await
-            .map_err(unavailable)?
+            .map_err(TokenError::from)?
         else {
             return Ok(Revocation::Ignored);
         };
@@ -338,7 +331,7 @@ impl TokenVerifier {
         self.store
             .revoke_refresh_family(&hash)
             .await
-            .map_err(unavailable)?;
+            .map_err(TokenError::from)?;
         Ok(Revocation::RefreshFamily {
             client_id: owner.as_ref().to_owned(),
         })
