@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::keys::{Alg, KeyRing, KeyState, KeyVault};
-use crate::oauth::{Mode, Store};
+use crate::oauth::Mode;
 use crate::seeds;
-use crate::store::{self, SchemaStatus};
+use crate::store::{self, SchemaStatus, Store};
 
 /// What a masked secret prints as.
 const MASK: &str = "****";

@@ -17,10 +17,10 @@ use crate::http::{DialectKind, DialectPaths, HttpSettings, TrustedProxies};
 use crate::keys::{self, Alg, ClaimsKeys, KeyRing, KeyState, KeyVault, SEALED_CLAIM_PREFIX};
 use crate::oauth::{
     self, parse_audiences, parse_list, AuthMethod, AuthSettings, Client, ClientId, Clock,
-    GrantType, Mode, ScopeSet, Store, StoreError, StoredSecret, SystemClock, User, Username,
+    GrantType, Mode, ScopeSet, StoreError, StoredSecret, SystemClock, User, Username,
 };
 use crate::sandbox::{FaultKind, FaultRecord};
-use crate::store::{self, PoolSettings};
+use crate::store::{self, PoolSettings, Store};
 
 /// ficha, an OAuth2 token server for payment-wallet integrations.
 #[derive(Debug, Parser)]

@@ -4,7 +4,8 @@
 //!   grant and scope rules, minting; no HTTP, no SQL, time passed in.
 //! - `keys` owns private key material: the ES256/RS256 key ring, the JWKS
 //!   and the claims key that seals values tokens carry for the operator.
-//! - `store` implements the core's storage port for SQLite and PostgreSQL.
+//! - `store` implements the storage ports (combined as `store::Store`) for
+//!   SQLite and PostgreSQL; `store_error` is the error every port returns.
 //! - `http` owns status codes, headers, extractors and the provider dialects
 //!   (`http::dialect`, one adapter per provider over the one core);
 //! - `audit` buffers issued tokens' records and writes them in batches.
@@ -24,4 +25,5 @@ pub mod sandbox;
 pub mod seeds;
 pub mod startup;
 pub mod store;
+pub mod store_error;
 pub mod telemetry;

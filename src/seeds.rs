@@ -10,8 +10,9 @@ use crate::cli::new_client;
 use crate::keys::Alg;
 use crate::oauth::{
     hash_secret, parse_audiences, verify_secret, AuthMethod, ClientId, ClientStore, GrantType,
-    ScopeSet, Store, User, UserStore, Username, ANY_AUDIENCE,
+    ScopeSet, User, UserStore, Username, ANY_AUDIENCE,
 };
+use crate::store::Store;
 
 /// One seeded client.
 #[derive(Debug, Clone, Copy)]

@@ -16,11 +16,12 @@ use crate::config::Config;
 use crate::http::{self, AppState, HttpSettings, Metrics, Shared};
 use crate::keys::{Alg, ClaimsKeys, KeyRing, KeyRingHandle, KeyState, KeyVault};
 use crate::oauth::{
-    Authenticator, Change, Clock, Denylist, Mode, Policy, Store, TokenService, TokenVerifier,
+    Authenticator, Change, Clock, Denylist, Mode, Policy, TokenService, TokenVerifier,
     REVOCATION_PRUNE_MARGIN_SECS,
 };
 use crate::sandbox::Sandbox;
 use crate::seeds;
+use crate::store::Store;
 
 /// A built, bound, not yet serving application.
 pub struct Application {
@@ -166,6 +167,7 @@ impl Application {
         let verifier = Arc::new(TokenVerifier::new(
             auth.clone(),
             keys.clone(),
+            store.clone(),
             store.clone(),
             denylist.clone(),
             issuer.clone(),

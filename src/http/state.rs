@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use crate::audit::AuditTrail;
 use crate::keys::{ClaimsKeys, KeyRingHandle};
-use crate::oauth::{Clock, Mode, Store, TokenService, TokenVerifier};
+use crate::oauth::{Clock, Mode, TokenService, TokenVerifier};
 use crate::sandbox::Sandbox;
+use crate::store::Store;
 
 use super::client_addr::TrustedProxies;
 use super::dialect::DialectPaths;

@@ -18,6 +18,8 @@ use std::str::FromStr;
 
 use anyhow::Context as _;
 
+use crate::store_error::StoreError;
+
 pub use claims::{ClaimsKeys, SealedClaimsKey, SEALED_CLAIM_PREFIX};
 pub use kek::Kek;
 pub use material::{PublicJwk, SigningKey};
@@ -124,27 +126,28 @@ pub struct KeyRecord {
 #[async_trait::async_trait]
 pub trait KeyStore: Send + Sync {
     /// Every key record, newest first.
-    async fn list_keys(&self) -> anyhow::Result<Vec<KeyRecord>>;
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     /// Inserts `new` (if given) and applies the state changes `(kid, new
     /// state, at)`, all in one transaction: a rotation that creates its key
-    /// is never seen (or left by a crash) half done.
+    /// is never seen (or left by a crash) half done. `NotFound` (and
+    /// nothing applied) when a kid is not stored.
     async fn apply_key_changes(
         &self,
         new: Option<&KeyRecord>,
         changes: &[(String, KeyState, i64)],
-    ) -> anyhow::Result<()>;
+    ) -> Result<(), StoreError>;
     /// Inserts a new key.
-    async fn insert_key(&self, key: &KeyRecord) -> anyhow::Result<()> {
+    async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         self.apply_key_changes(Some(key), &[]).await
     }
     /// Applies state changes atomically: `(kid, new state, at)`.
-    async fn set_key_states(&self, changes: &[(String, KeyState, i64)]) -> anyhow::Result<()> {
+    async fn set_key_states(&self, changes: &[(String, KeyState, i64)]) -> Result<(), StoreError> {
         self.apply_key_changes(None, changes).await
     }
     /// Every claims key, oldest first.
-    async fn list_claims_keys(&self) -> anyhow::Result<Vec<SealedClaimsKey>>;
+    async fn list_claims_keys(&self) -> Result<Vec<SealedClaimsKey>, StoreError>;
     /// Stores a claims key; a kid already stored is left as it is.
-    async fn insert_claims_key(&self, key: &SealedClaimsKey) -> anyhow::Result<()>;
+    async fn insert_claims_key(&self, key: &SealedClaimsKey) -> Result<(), StoreError>;
 }
 
 /// Where private keys live and how they are protected.
@@ -369,5 +372,6 @@ pub async fn retire(
     }
     store
         .set_key_states(&[(kid.to_owned(), KeyState::Retired, now)])
-        .await
+        .await?;
+    Ok(())
 }

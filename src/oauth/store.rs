@@ -6,23 +6,7 @@ use async_trait::async_trait;
 
 use super::client::{Client, ClientId};
 use super::user::{NewRefreshToken, RefreshOutcome, User, Username};
-use crate::audit::AuditStore;
-use crate::keys::KeyStore;
-use crate::sandbox::FaultStore;
-
-/// A storage failure, typed as far as the core cares.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The row does not exist.
-    #[error("not found")]
-    NotFound,
-    /// A row with this key already exists.
-    #[error("already exists")]
-    Conflict,
-    /// The database cannot be reached or failed.
-    #[error("database unavailable")]
-    Unavailable(#[source] anyhow::Error),
-}
+pub use crate::store_error::StoreError;
 
 /// One entry of the change log that keeps instance caches coherent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,11 +108,6 @@ pub trait UserStore: Send + Sync {
         next_expires_at: i64,
     ) -> Result<RefreshOutcome, StoreError>;
 }
-
-/// Everything the server needs from one database.
-pub trait Store: ClientStore + KeyStore + UserStore + FaultStore + AuditStore {}
-
-impl<T: ClientStore + KeyStore + UserStore + FaultStore + AuditStore> Store for T {}
 
 /// An in-memory [`ClientStore`] for the core's unit tests.
 #[cfg(test)]

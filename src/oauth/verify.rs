@@ -19,7 +19,7 @@ use super::denylist::{Denylist, Stale};
 use super::error::{AuthFailure, TokenError};
 use super::request::Credentials;
 use super::scope::ScopeSet;
-use super::store::Store;
+use super::store::{ClientStore, UserStore};
 use super::token::AccessClaims;
 use super::user::refresh_token_hash;
 use crate::keys::{KeyRing, KeyRingHandle, VerifyError};
@@ -171,7 +171,8 @@ pub enum Revocation {
 pub struct TokenVerifier {
     auth: Arc<Authenticator>,
     keys: Arc<KeyRingHandle>,
-    store: Arc<dyn Store>,
+    clients: Arc<dyn ClientStore>,
+    users: Arc<dyn UserStore>,
     denylist: Arc<Denylist>,
     issuer: String,
 }
@@ -185,18 +186,21 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
-    /// A verifier of the tokens `issuer` signs with `keys`.
+    /// A verifier of the tokens `issuer` signs with `keys`; revocations go
+    /// to `clients` (the denylist) and `users` (refresh token families).
     pub fn new(
         auth: Arc<Authenticator>,
         keys: Arc<KeyRingHandle>,
-        store: Arc<dyn Store>,
+        clients: Arc<dyn ClientStore>,
+        users: Arc<dyn UserStore>,
         denylist: Arc<Denylist>,
         issuer: String,
     ) -> Self {
         TokenVerifier {
             auth,
             keys,
-            store,
+            clients,
+            users,
             denylist,
             issuer,
         }
@@ -294,7 +298,7 @@ impl TokenVerifier {
                 "the token was not issued to this client",
             ));
         }
-        self.store
+        self.clients
             .revoke_token(&claims.jti, claims.exp, now)
             .await
             .map_err(TokenError::from)?;
@@ -316,7 +320,7 @@ impl TokenVerifier {
     ) -> Result<Revocation, TokenError> {
         let hash = refresh_token_hash(&token.to_owned().into());
         let Some(owner) = self
-            .store
+            .users
             .refresh_token_owner(&hash)
             .await
             .map_err(TokenError::from)?
@@ -328,7 +332,7 @@ impl TokenVerifier {
                 "the token was not issued to this client",
             ));
         }
-        self.store
+        self.users
             .revoke_refresh_family(&hash)
             .await
             .map_err(TokenError::from)?;

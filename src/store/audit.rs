@@ -1,121 +1,147 @@
-//! The audit trail's queries (`audit_tokens`), shared by both adapters the
-//! way `sql.rs` shares the rest: written once, stamped out per backend by
-//! [`audit_store!`]. Placeholders come from sqlx's `QueryBuilder`, which
-//! numbers them as each backend wants.
+//! The audit trail's rows (`audit_tokens`): the [`AuditStore`] port.
+
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
+
+use super::backend::{map_err, placeholders, Backend, SqlStore, Value};
+use crate::audit::{AuditQuery, AuditRecord, AuditStore};
+use crate::oauth::StoreError;
+
+/// The columns of a row, each one bind.
+const COLUMNS: usize = 9;
 
 /// Rows per INSERT statement: 9 binds each stays far below SQLite's and
 /// PostgreSQL's bind limits. A batch of several statements is still one
 /// transaction, one write.
-pub(crate) const INSERT_CHUNK: usize = 1000;
+const INSERT_CHUNK: usize = 1000;
 
 /// The rows `ficha audit list` may ask for at most.
-pub(crate) const MAX_LIST: u32 = 100_000;
+const MAX_LIST: u32 = 100_000;
 
 /// A row as read.
-pub(crate) type AuditRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<String>,
-);
-
-/// Implements `audit::AuditStore` for an adapter with a `pool` field.
-macro_rules! audit_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::audit::AuditStore for $store {
-            async fn insert_audit(
-                &self,
-                records: &[$crate::audit::AuditRecord],
-            ) -> Result<(), $crate::oauth::StoreError> {
-                use $crate::store::sql::map_err;
-                let mut tx = self.pool.begin().await.map_err(map_err)?;
-                for chunk in records.chunks($crate::store::audit::INSERT_CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<<$store as $crate::store::Backend>::Db>::new(
-                        "INSERT INTO audit_tokens \
-                         (jti, client_id, subject, scope, dialect, kid, iat, exp, address) ",
-                    );
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.jti.clone())
-                            .push_bind(r.client_id.clone())
-                            .push_bind(r.subject.clone())
-                            .push_bind(r.scope.clone())
-                            .push_bind(r.dialect.clone())
-                            .push_bind(r.kid.clone())
-                            .push_bind(r.iat)
-                            .push_bind(r.exp)
-                            .push_bind(r.address.clone());
-                    });
-                    // A batch retried after a commit whose answer was lost
-                    // must not fail on the rows that made it.
-                    q.push(" ON CONFLICT (jti) DO NOTHING");
-                    q.build().execute(&mut *tx).await.map_err(map_err)?;
-                }
-                tx.commit().await.map_err(map_err)
-            }
-
-            async fn prune_audit(&self, before: i64) -> Result<u64, $crate::oauth::StoreError> {
-                let done = sqlx::query("DELETE FROM audit_tokens WHERE iat < $1")
-                    .bind(before)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::sql::map_err)?;
-                Ok(done.rows_affected())
-            }
-
-            async fn list_audit(
-                &self,
-                query: &$crate::audit::AuditQuery,
-            ) -> Result<Vec<$crate::audit::AuditRecord>, $crate::oauth::StoreError> {
-                let mut q = sqlx::QueryBuilder::<<$store as $crate::store::Backend>::Db>::new(
-                    "SELECT jti, client_id, subject, scope, dialect, kid, iat, exp, address \
-                     FROM audit_tokens WHERE 1 = 1",
-                );
-                if let Some(c) = &query.client_id {
-                    q.push(" AND client_id = ").push_bind(c.clone());
-                }
-                if let Some(j) = &query.jti {
-                    q.push(" AND jti = ").push_bind(j.clone());
-                }
-                if let Some(s) = query.since {
-                    q.push(" AND iat >= ").push_bind(s);
-                }
-                if let Some(u) = query.until {
-                    q.push(" AND iat < ").push_bind(u);
-                }
-                let limit = i64::from(query.limit.min($crate::store::audit::MAX_LIST));
-                q.push(" ORDER BY iat DESC, jti LIMIT ").push_bind(limit);
-                let rows: Vec<$crate::store::audit::AuditRow> = q
-                    .build_query_as()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err($crate::store::sql::map_err)?;
-                Ok(rows
-                    .into_iter()
-                    .map(
-                        |(jti, client_id, subject, scope, dialect, kid, iat, exp, address)| {
-                            $crate::audit::AuditRecord {
-                                jti,
-                                client_id,
-                                subject,
-                                scope,
-                                dialect,
-                                kid,
-                                iat,
-                                exp,
-                                address,
-                            }
-                        },
-                    )
-                    .collect())
-            }
-        }
-    };
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    jti: String,
+    client_id: String,
+    subject: String,
+    scope: String,
+    dialect: String,
+    kid: String,
+    iat: i64,
+    exp: i64,
+    address: Option<String>,
 }
 
-pub(crate) use audit_store;
+impl From<AuditRow> for AuditRecord {
+    fn from(r: AuditRow) -> Self {
+        AuditRecord {
+            jti: r.jti,
+            client_id: r.client_id,
+            subject: r.subject,
+            scope: r.scope,
+            dialect: r.dialect,
+            kid: r.kid,
+            iat: r.iat,
+            exp: r.exp,
+            address: r.address,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<DB> AuditStore for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'s> &'s str: ColumnIndex<DB::Row> + Encode<'s, DB> + Type<DB>,
+    bool: Value<DB>,
+    i64: Value<DB>,
+    String: Value<DB>,
+    Vec<u8>: Value<DB>,
+    Option<i64>: Value<DB>,
+    Option<f64>: Value<DB>,
+    Option<String>: Value<DB>,
+    Option<Vec<u8>>: Value<DB>,
+{
+    async fn insert_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for chunk in records.chunks(INSERT_CHUNK) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+                .collect();
+            // A batch retried after a commit whose answer was lost must not
+            // fail on the rows that made it.
+            let sql = format!(
+                "INSERT INTO audit_tokens \
+                 (jti, client_id, subject, scope, dialect, kid, iat, exp, address) \
+                 VALUES {} ON CONFLICT (jti) DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query::<DB>(&sql);
+            for r in chunk {
+                query = query
+                    .bind(r.jti.as_str())
+                    .bind(r.client_id.as_str())
+                    .bind(r.subject.as_str())
+                    .bind(r.scope.as_str())
+                    .bind(r.dialect.as_str())
+                    .bind(r.kid.as_str())
+                    .bind(r.iat)
+                    .bind(r.exp)
+                    .bind(r.address.clone());
+            }
+            query.execute(&mut *tx).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn prune_audit(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit_tokens WHERE iat < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(DB::rows_affected(&done))
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        // Only the filters asked for reach the SQL, so that each can use
+        // its index.
+        let mut sql = String::from(
+            "SELECT jti, client_id, subject, scope, dialect, kid, iat, exp, address \
+             FROM audit_tokens WHERE 1 = 1",
+        );
+        let mut texts: Vec<&str> = Vec::new();
+        let mut numbers: Vec<i64> = Vec::new();
+        for (filter, value) in [
+            (" AND client_id = ", query.client_id.as_deref()),
+            (" AND jti = ", query.jti.as_deref()),
+        ] {
+            if let Some(v) = value {
+                texts.push(v);
+                sql.push_str(&format!("{filter}${}", texts.len()));
+            }
+        }
+        let limit = i64::from(query.limit.min(MAX_LIST));
+        for (filter, value) in [
+            (" AND iat >= ", query.since),
+            (" AND iat < ", query.until),
+            (" ORDER BY iat DESC, jti LIMIT ", Some(limit)),
+        ] {
+            if let Some(v) = value {
+                numbers.push(v);
+                sql.push_str(&format!("{filter}${}", texts.len() + numbers.len()));
+            }
+        }
+        let mut select = sqlx::query_as::<DB, AuditRow>(&sql);
+        for t in texts {
+            select = select.bind(t);
+        }
+        for n in numbers {
+            select = select.bind(n);
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(map_err)?;
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
+    }
+}

@@ -1,29 +1,44 @@
-//! Storage adapters: SQLite (the default, embedded) and PostgreSQL (for many
-//! instances on one database). Each implements the core's `ClientStore` and
-//! the key ring's `KeyStore` with its own pool and its own migrations
-//! (`migrations/sqlite`, `migrations/postgres`); the backend is chosen once,
-//! by the URL scheme, in [`connect`].
+//! Storage: the combined [`Store`] port the server runs on, and its
+//! adapters for SQLite (the default, embedded) and PostgreSQL (for many
+//! instances on one database). The queries are written once, generic over
+//! the sqlx database ([`backend`]), one file per storage concern; each
+//! backend keeps only its connection and its migrations
+//! (`migrations/sqlite`, `migrations/postgres`). The backend is chosen
+//! once, by the URL scheme, in [`connect`].
 
-pub(crate) mod audit;
+mod audit;
+mod backend;
+mod changes;
+mod clients;
+mod faults;
+mod keys;
 mod postgres;
+mod revocations;
 mod schema;
-pub(crate) mod sql;
+mod secrets;
 mod sqlite;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::oauth::Store;
+use crate::audit::AuditStore;
+use crate::keys::KeyStore;
+use crate::oauth::{ClientStore, UserStore};
+use crate::sandbox::FaultStore;
 
+pub use backend::{Backend, SqlStore, Value};
 pub use postgres::PgStore;
 pub use schema::SchemaStatus;
 pub use sqlite::SqliteStore;
 
-/// Ties an adapter to its sqlx database type (used by the shared queries).
-pub trait Backend {
-    /// The sqlx database.
-    type Db: sqlx::Database;
-}
+/// Everything the server needs from one database: the ports of the core
+/// (clients, users), the key ring, the sandbox's faults and the audit
+/// trail. Both adapters implement it; so may any type that implements
+/// the five ports.
+pub trait Store: ClientStore + KeyStore + UserStore + FaultStore + AuditStore {}
+
+impl<T: ClientStore + KeyStore + UserStore + FaultStore + AuditStore> Store for T {}
 
 /// Connection-pool sizing and timeouts, explicit for both backends.
 #[derive(Debug, Clone)]

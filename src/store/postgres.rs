@@ -5,23 +5,21 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::audit::audit_store;
-use super::sql::sql_store;
-use super::{Backend, PoolSettings};
+use super::backend::{Backend, SqlStore};
+use super::PoolSettings;
 
 /// A PostgreSQL database.
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
+pub type PgStore = SqlStore<sqlx::Postgres>;
+
+impl Backend for sqlx::Postgres {
+    fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
-impl Backend for PgStore {
-    type Db = sqlx::Postgres;
-}
-
-impl PgStore {
+impl SqlStore<sqlx::Postgres> {
     /// Connects to and migrates the database at `url`.
     pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
         let opts: PgConnectOptions = url.parse().context("Failed to parse the PostgreSQL URL")?;
@@ -39,7 +37,7 @@ impl PgStore {
             .run(&pool)
             .await
             .context("Failed to migrate the PostgreSQL database")?;
-        Ok(PgStore { pool })
+        Ok(SqlStore { pool })
     }
 
     /// Connects without migrating (`ficha config check`), in read-only
@@ -74,9 +72,6 @@ impl PgStore {
         };
         let status =
             super::SchemaStatus::compare(&sqlx::migrate!("./migrations/postgres"), applied);
-        Ok((PgStore { pool }, status))
+        Ok((SqlStore { pool }, status))
     }
 }
-
-sql_store!(PgStore);
-audit_store!(PgStore);

@@ -5,13 +5,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::audit::audit_store;
-use super::sql::sql_store;
-use super::{Backend, PoolSettings};
+use super::backend::{Backend, SqlStore};
+use super::PoolSettings;
 
 /// SQLite's page cache per connection, in KiB.
 const SQLITE_CACHE_KIB: u32 = 256;
@@ -33,16 +30,15 @@ fn is_busy(e: &anyhow::Error) -> bool {
 }
 
 /// A SQLite database.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub type SqliteStore = SqlStore<sqlx::Sqlite>;
+
+impl Backend for sqlx::Sqlite {
+    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
-impl Backend for SqliteStore {
-    type Db = sqlx::Sqlite;
-}
-
-impl SqliteStore {
+impl SqlStore<sqlx::Sqlite> {
     /// Opens (creating if needed) and migrates the database at `url`.
     pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)
@@ -120,7 +116,7 @@ impl SqliteStore {
                 .context("Failed to read the applied migrations")?
         };
         let status = super::SchemaStatus::compare(&sqlx::migrate!("./migrations/sqlite"), applied);
-        Ok((SqliteStore { pool }, status))
+        Ok((SqlStore { pool }, status))
     }
 
     /// Opens the pool and applies the migrations, once.
@@ -156,7 +152,7 @@ impl SqliteStore {
             .await
             .context("Failed to migrate the SQLite database")?;
         drop(conn);
-        Ok(SqliteStore { pool })
+        Ok(SqlStore { pool })
     }
 }
 
@@ -180,6 +176,3 @@ fn create_owner_only(path: &std::path::Path) -> anyhow::Result<()> {
             .context(format!("Failed to create the database {}", path.display()))),
     }
 }
-
-sql_store!(SqliteStore);
-audit_store!(SqliteStore);

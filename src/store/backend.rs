@@ -1,0 +1,78 @@
+//! What the shared queries need from a sqlx database, and the store type
+//! they are written against. SQLite and PostgreSQL accept the same SQL here
+//! (`$n` placeholders, `ON CONFLICT`, `RETURNING`), so every query is
+//! written once, in the file of its storage concern, as a method of
+//! [`SqlStore<DB>`] for any `DB` that meets the bounds below; each backend
+//! keeps only its own connection and migrations (`sqlite.rs`,
+//! `postgres.rs`).
+//!
+//! Rust does not carry a trait's where-clauses to its users (only its
+//! supertraits), so the bounds cannot live on [`Backend`] alone: each
+//! generic impl block restates them, and a backend that lacks one fails to
+//! compile at that block, not at a macro call.
+
+use sqlx::{Database, Decode, Encode, Pool, Type};
+
+use crate::oauth::StoreError;
+
+/// A database the shared queries run on (SQLite or PostgreSQL), with the
+/// little that sqlx offers per driver only.
+pub trait Backend: Database {
+    /// The rows a statement changed (sqlx has it per driver, not on
+    /// [`Database::QueryResult`]).
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// A Rust type a backend both binds and reads. Its supertraits are implied
+/// wherever `T: Value<DB>` is a bound, which keeps each impl block's
+/// where-clause to one line per type.
+pub trait Value<DB: Database>:
+    Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Send + Sync
+{
+}
+
+impl<DB: Database, T> Value<DB> for T where
+    T: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Send + Sync
+{
+}
+
+/// A database with the shared queries: `SqlStore<Sqlite>` or
+/// `SqlStore<Postgres>`.
+#[derive(Debug)]
+pub struct SqlStore<DB: Database> {
+    pub(super) pool: Pool<DB>,
+}
+
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+/// Maps a sqlx error to the core's store error.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Unavailable(e.into()),
+    }
+}
+
+/// `n` numbered placeholders from `$first` on, comma-separated, for a list
+/// whose length is known only at run time (both backends number them
+/// `$n`). sqlx's `QueryBuilder` would number them too, but its arguments'
+/// lifetime cannot be shortened for a generic database, so the builder
+/// could never be dropped after use.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A row that holds a value the core cannot type.
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!("stored row has an invalid {what}"))
+}
