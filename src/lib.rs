@@ -10,6 +10,8 @@
 //!   (`http::dialect`, one adapter per provider over the one core);
 //! - `audit` buffers issued tokens' records and writes them in batches.
 //! - `sandbox` holds the sandbox-only fault injection and request capture.
+//! - `sync` owns the change log and the poller that keeps every instance's
+//!   caches (clients, keys, denylist, faults) coherent with the database.
 //!   `startup` wires them into an [`startup::Application`], `cli` drives it,
 //!   `check` tells whether `serve` would start.
 #![forbid(unsafe_code)]
@@ -26,4 +28,5 @@ pub mod seeds;
 pub mod startup;
 pub mod store;
 pub mod store_error;
+pub mod sync;
 pub mod telemetry;

@@ -2,10 +2,8 @@
 //! authenticator, the change-log poller and the router. Tests build the
 //! application exactly as `ficha serve` does.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -15,13 +13,10 @@ use crate::audit::{AuditTrail, DEFAULT_AUDIT_CAPACITY};
 use crate::config::Config;
 use crate::http::{self, AppState, HttpSettings, Metrics, Shared};
 use crate::keys::{Alg, ClaimsKeys, KeyRing, KeyRingHandle, KeyState, KeyVault};
-use crate::oauth::{
-    Authenticator, Change, Clock, Denylist, Mode, Policy, TokenService, TokenVerifier,
-    REVOCATION_PRUNE_MARGIN_SECS,
-};
+use crate::oauth::{Authenticator, Clock, Denylist, Mode, Policy, TokenService, TokenVerifier};
 use crate::sandbox::Sandbox;
 use crate::seeds;
-use crate::store::Store;
+use crate::sync::{Caches, Poller};
 
 /// A built, bound, not yet serving application.
 pub struct Application {
@@ -219,17 +214,19 @@ impl Application {
             trusted_proxies: config.trusted_proxies.clone(),
             audit,
         });
-        let sync = tokio::spawn(sync_loop(SyncTask {
-            store,
-            vault,
-            keys,
-            auth,
-            denylist,
-            clock,
-            interval: config.sync_interval,
+        let poller = Poller::new(
+            Caches {
+                store,
+                vault,
+                keys,
+                auth,
+                denylist,
+                clock,
+                sandbox,
+            },
             cursor,
-            sandbox,
-        }));
+        );
+        let sync = tokio::spawn(poller.run(config.sync_interval));
         Ok(Application {
             listener,
             addr,
@@ -300,156 +297,4 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
-}
-
-struct SyncTask {
-    store: Arc<dyn Store>,
-    vault: KeyVault,
-    keys: Arc<KeyRingHandle>,
-    auth: Arc<Authenticator>,
-    denylist: Arc<Denylist>,
-    clock: Arc<dyn Clock>,
-    interval: Duration,
-    cursor: i64,
-    sandbox: Option<Arc<Sandbox>>,
-}
-
-/// Every this many polls the denylist is reloaded whole and pruned, a
-/// safety net under the per-change reloads.
-const DENYLIST_REFRESH_TICKS: u64 = 60;
-
-/// How far back each poll re-reads the change log. PostgreSQL sequence
-/// numbers are assigned at insert but become visible at commit, so a
-/// lower number can appear after a higher one; re-reading a window and
-/// remembering what was applied catches those late arrivals.
-const CHANGE_WINDOW: i64 = 1000;
-
-/// Polls the change log: evicts changed clients, reloads the key ring and
-/// the denylist, keeps the caches' freshness, flushes secret last-use
-/// times, prunes expired revocations.
-async fn sync_loop(mut t: SyncTask) {
-    // Everything up to the start-up cursor is already reflected in the
-    // freshly loaded caches and ring.
-    let baseline = t.cursor;
-    let mut seen: BTreeSet<i64> = BTreeSet::new();
-    let mut healthy = true;
-    let mut denylist_pending = false;
-    let mut ticks: u64 = 0;
-    let mut interval = tokio::time::interval(t.interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        ticks += 1;
-        let floor = (t.cursor - CHANGE_WINDOW).max(0);
-        let polled =
-            tokio::time::timeout(Duration::from_secs(3), t.store.changes_since(floor)).await;
-        match polled {
-            Ok(Ok(changes)) => {
-                let mut reload_keys = !healthy;
-                let mut reload_faults = !healthy;
-                let mut reload_denylist =
-                    denylist_pending || !healthy || ticks % DENYLIST_REFRESH_TICKS == 0;
-                if !healthy {
-                    // Cut off for a while: changes may have been pruned.
-                    t.auth.apply(&Change::All);
-                    tracing::info!("database reachable again");
-                }
-                for (seq, change) in changes {
-                    if seq <= baseline || seq <= floor || !seen.insert(seq) {
-                        continue;
-                    }
-                    t.cursor = t.cursor.max(seq);
-                    match change {
-                        Change::Keys => reload_keys = true,
-                        Change::All => {
-                            reload_keys = true;
-                            reload_denylist = true;
-                            reload_faults = true;
-                        }
-                        Change::Faults => reload_faults = true,
-                        Change::Revoked(_) => reload_denylist = true,
-                        Change::Client(_) => {}
-                    }
-                    t.auth.apply(&change);
-                }
-                let floor = (t.cursor - CHANGE_WINDOW).max(0);
-                seen = seen.split_off(&floor);
-                if reload_keys {
-                    match KeyRing::load(&*t.store, &t.vault, t.clock.now()).await {
-                        Ok(ring) => {
-                            t.keys.replace(ring);
-                            tracing::info!("key ring reloaded");
-                        }
-                        Err(e) => {
-                            tracing::error!(error.cause_chain = ?e, "Failed to reload the key ring")
-                        }
-                    }
-                }
-                if let (true, Some(sandbox)) = (reload_faults, &t.sandbox) {
-                    match t.store.list_faults().await {
-                        Ok(faults) => {
-                            sandbox.faults.replace(faults);
-                            tracing::info!("sandbox faults reloaded");
-                        }
-                        Err(e) => {
-                            tracing::warn!(error.cause_chain = ?e, "Failed to reload the sandbox faults")
-                        }
-                    }
-                }
-                healthy = true;
-                let now = t.clock.now();
-                t.auth.mark_fresh(now);
-                if reload_denylist {
-                    // The whole list: revocations are rare and short-lived,
-                    // and a reload also heals any change the poll missed.
-                    // A failed reload leaves the list unrefreshed (it goes
-                    // stale) and is retried on the next poll.
-                    match t.store.revoked_tokens(now).await {
-                        Ok(list) => {
-                            t.denylist.refresh(list, now);
-                            denylist_pending = false;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error.cause_chain = ?e, "Failed to reload the revoked tokens");
-                            denylist_pending = true;
-                        }
-                    }
-                } else {
-                    t.denylist.mark_fresh(now);
-                }
-            }
-            Ok(Err(e)) => {
-                if healthy {
-                    tracing::warn!(error.cause_chain = ?e, "change-log poll failed");
-                }
-                healthy = false;
-            }
-            Err(_) => {
-                if healthy {
-                    tracing::warn!("change-log poll timed out");
-                }
-                healthy = false;
-            }
-        }
-        if ticks % DENYLIST_REFRESH_TICKS == 0 {
-            let now = t.clock.now();
-            t.denylist.prune(now - REVOCATION_PRUNE_MARGIN_SECS);
-            if let Err(e) = t
-                .store
-                .prune_revocations(now - REVOCATION_PRUNE_MARGIN_SECS)
-                .await
-            {
-                tracing::debug!(error.cause_chain = ?e, "Failed to prune revoked tokens");
-            }
-        }
-        if ticks % 10 == 0 {
-            t.auth.housekeeping();
-            let uses = t.auth.take_secret_uses();
-            if !uses.is_empty() {
-                if let Err(e) = t.store.record_secret_use(&uses).await {
-                    tracing::debug!(error.cause_chain = ?e, "Failed to record secret use");
-                }
-            }
-        }
-    }
 }

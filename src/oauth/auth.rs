@@ -42,7 +42,7 @@ use super::flight::SingleFlight;
 use super::hashpool::HashPool;
 use super::request::{Candidate, Credentials};
 use super::secret;
-use super::store::{Change, ClientStore};
+use super::store::ClientStore;
 use super::throttle::{address_key, Throttle};
 
 /// Live secrets a client has at most: the current one and, during a
@@ -196,14 +196,18 @@ impl Authenticator {
             .store(now + self.settings.max_staleness_secs, Ordering::SeqCst);
     }
 
-    /// Applies one change-log entry to the cache.
-    pub fn apply(&self, change: &Change) {
+    /// Drops the cached entry of `id` (its row or secrets changed), so the
+    /// next request reads it again. A read already in flight is not cached.
+    pub fn evict_client(&self, id: &ClientId) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        match change {
-            Change::Client(id) => self.clients.invalidate(id),
-            Change::Keys | Change::Revoked(_) | Change::Faults => {}
-            Change::All => self.clients.invalidate_all(),
-        }
+        self.clients.invalidate(id);
+    }
+
+    /// Drops every cached client: something changed that the change log
+    /// cannot name, or changes may have been missed.
+    pub fn evict_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.clients.invalidate_all();
     }
 
     /// Runs the caches' pending evictions; called periodically.

@@ -34,7 +34,9 @@ pub use request::{
 };
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{hash_secret, verify_secret, ARGON2_M_COST, ARGON2_P_COST, ARGON2_T_COST};
-pub use store::{Change, ClientStore, StoreError, UserStore};
+#[cfg(test)]
+pub(crate) use store::memory;
+pub use store::{ClientStore, StoreError, UserStore};
 pub use token::{
     audience_for, granted_scope, lifetime, AccessClaims, IssuedToken, Minted, Mode, Policy,
     TokenService, DEFAULT_REFRESH_MAX_LIFETIME, DEFAULT_REFRESH_TTL, DEFAULT_TTL,

@@ -8,33 +8,12 @@ use super::client::{Client, ClientId};
 use super::user::{NewRefreshToken, RefreshOutcome, User, Username};
 pub use crate::store_error::StoreError;
 
-/// One entry of the change log that keeps instance caches coherent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// A client row (or its secrets) changed.
-    Client(ClientId),
-    /// The key ring changed.
-    Keys,
-    /// An access token was revoked (RFC 7009); the subject is its `jti`.
-    Revoked(String),
-    /// The sandbox fault table changed (only sandbox servers read it).
-    Faults,
-    /// Something else changed; drop every cache.
-    All,
-}
-
-/// Client storage. Every write also appends to the change log in the same
-/// transaction, so other instances see it on their next poll.
+/// Client storage. Every write also appends to the change log (`sync`) in
+/// the same transaction, so other instances see it on their next poll.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// A trivial round trip, for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
-    /// The latest change-log sequence number.
-    async fn latest_change(&self) -> Result<i64, StoreError>;
-    /// Change-log entries with a sequence number above `after`, in order.
-    async fn changes_since(&self, after: i64) -> Result<Vec<(i64, Change)>, StoreError>;
-    /// Records a change that is not a client write (a key rotation).
-    async fn record_change(&self, change: &Change, now: i64) -> Result<(), StoreError>;
     /// The client with this id, with all its secrets.
     async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// Every client, ordered by id.
@@ -60,9 +39,9 @@ pub trait ClientStore: Send + Sync {
     /// Records last-use times `(secret id, at)`, batched by the caller; this
     /// is not a change and appends nothing to the change log.
     async fn record_secret_use(&self, uses: &[(i64, i64)]) -> Result<(), StoreError>;
-    /// Puts `jti` on the denylist until `exp` and appends
-    /// [`Change::Revoked`] in the same transaction; revoking a token twice
-    /// is not an error. Also prunes rows of tokens long expired.
+    /// Puts `jti` on the denylist until `exp` and appends a revocation to
+    /// the change log in the same transaction; revoking a token twice is
+    /// not an error. Also prunes rows of tokens long expired.
     async fn revoke_token(&self, jti: &str, exp: i64, now: i64) -> Result<(), StoreError>;
     /// Every denylisted `(jti, exp)` whose token has not expired at `now`.
     async fn revoked_tokens(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError>;
@@ -145,15 +124,6 @@ pub mod memory {
     #[async_trait]
     impl ClientStore for MemoryStore {
         async fn ping(&self) -> Result<(), StoreError> {
-            self.check()
-        }
-        async fn latest_change(&self) -> Result<i64, StoreError> {
-            self.check().map(|()| 0)
-        }
-        async fn changes_since(&self, _after: i64) -> Result<Vec<(i64, Change)>, StoreError> {
-            self.check().map(|()| Vec::new())
-        }
-        async fn record_change(&self, _change: &Change, _now: i64) -> Result<(), StoreError> {
             self.check()
         }
         async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {

@@ -182,7 +182,7 @@ impl FaultRecord {
 }
 
 /// The fault table (sandbox only). Every write appends a
-/// [`Change::Faults`](crate::oauth::Change::Faults) to the change log in
+/// [`Change::Faults`](crate::sync::Change::Faults) to the change log in
 /// the same transaction, so every sandbox instance reloads it on its next
 /// poll.
 #[async_trait]

@@ -6,7 +6,8 @@
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{map_err, Backend, SqlStore, Value};
-use crate::oauth::{Change, ClientId, StoreError};
+use crate::oauth::{ClientId, StoreError};
+use crate::sync::{Change, ChangeLog};
 
 /// Change-log rows older than this are pruned on each write; an instance
 /// that was cut off longer than this drops its whole cache on reconnection.
@@ -50,9 +51,26 @@ where
             .map_err(map_err)?;
         Ok(())
     }
+}
 
-    /// The latest sequence number, 0 for an empty log.
-    pub(super) async fn latest_seq(&self) -> Result<i64, StoreError> {
+#[async_trait::async_trait]
+impl<DB> ChangeLog for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'s> &'s str: ColumnIndex<DB::Row> + Encode<'s, DB> + Type<DB>,
+    bool: Value<DB>,
+    i64: Value<DB>,
+    String: Value<DB>,
+    Vec<u8>: Value<DB>,
+    Option<i64>: Value<DB>,
+    Option<f64>: Value<DB>,
+    Option<String>: Value<DB>,
+    Option<Vec<u8>>: Value<DB>,
+{
+    async fn latest_change(&self) -> Result<i64, StoreError> {
         let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM changes")
             .fetch_one(&self.pool)
             .await
@@ -60,8 +78,7 @@ where
         Ok(seq.unwrap_or(0))
     }
 
-    /// The entries after `after`, in order.
-    pub(super) async fn changes_after(&self, after: i64) -> Result<Vec<(i64, Change)>, StoreError> {
+    async fn changes_since(&self, after: i64) -> Result<Vec<(i64, Change)>, StoreError> {
         let rows: Vec<(i64, String, Option<String>)> =
             sqlx::query_as("SELECT seq, kind, subject FROM changes WHERE seq > $1 ORDER BY seq")
                 .bind(after)
@@ -74,8 +91,7 @@ where
             .collect())
     }
 
-    /// Appends `change` in a transaction of its own.
-    pub(super) async fn append_change(&self, change: &Change, now: i64) -> Result<(), StoreError> {
+    async fn record_change(&self, change: &Change, now: i64) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         Self::log_change(&mut conn, change, now).await
     }

@@ -10,9 +10,9 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 use super::backend::{corrupt, map_err, Backend, SqlStore, Value};
 use crate::keys::Alg;
 use crate::oauth::{
-    parse_audiences, parse_list, Change, Client, ClientId, ClientStore, ScopeSet, StoreError,
-    StoredSecret,
+    parse_audiences, parse_list, Client, ClientId, ClientStore, ScopeSet, StoreError, StoredSecret,
 };
+use crate::sync::Change;
 
 /// The columns of a client row, in [`ClientRow`]'s order of binding.
 const CLIENT_COLUMNS: &str = "client_id, name, scopes, default_scopes, ttl_seconds, audience, \
@@ -118,18 +118,6 @@ where
             .await
             .map_err(map_err)?;
         Ok(())
-    }
-
-    async fn latest_change(&self) -> Result<i64, StoreError> {
-        self.latest_seq().await
-    }
-
-    async fn changes_since(&self, after: i64) -> Result<Vec<(i64, Change)>, StoreError> {
-        self.changes_after(after).await
-    }
-
-    async fn record_change(&self, change: &Change, now: i64) -> Result<(), StoreError> {
-        self.append_change(change, now).await
     }
 
     async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {

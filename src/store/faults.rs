@@ -5,8 +5,9 @@
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{corrupt, map_err, Backend, SqlStore, Value};
-use crate::oauth::{Change, ClientId, StoreError};
+use crate::oauth::{ClientId, StoreError};
 use crate::sandbox::{FaultRecord, FaultStore};
+use crate::sync::Change;
 
 /// A fault row as read: client, kind, remaining, ratio, seed, generation,
 /// created.

@@ -6,7 +6,8 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{corrupt, map_err, Backend, SqlStore, Value};
 use crate::keys::{KeyRecord, KeyState, KeyStore, SealedClaimsKey};
-use crate::oauth::{Change, StoreError};
+use crate::oauth::StoreError;
+use crate::sync::Change;
 
 /// A signing key row as read, before typing.
 #[derive(sqlx::FromRow)]

@@ -26,6 +26,7 @@ use crate::audit::AuditStore;
 use crate::keys::KeyStore;
 use crate::oauth::{ClientStore, UserStore};
 use crate::sandbox::FaultStore;
+use crate::sync::{ChangeLog, SyncStore};
 
 pub use backend::{Backend, SqlStore, Value};
 pub use postgres::PgStore;
@@ -33,12 +34,19 @@ pub use schema::SchemaStatus;
 pub use sqlite::SqliteStore;
 
 /// Everything the server needs from one database: the ports of the core
-/// (clients, users), the key ring, the sandbox's faults and the audit
-/// trail. Both adapters implement it; so may any type that implements
-/// the five ports.
-pub trait Store: ClientStore + KeyStore + UserStore + FaultStore + AuditStore {}
+/// (clients, users), the key ring, the sandbox's faults, the audit trail
+/// and the change log. Both adapters implement it; so may any type that
+/// implements the six ports. [`SyncStore`] (the poller's view) is named
+/// among the bounds so that a `dyn Store` can be handed to the poller.
+pub trait Store:
+    ClientStore + KeyStore + UserStore + FaultStore + AuditStore + ChangeLog + SyncStore
+{
+}
 
-impl<T: ClientStore + KeyStore + UserStore + FaultStore + AuditStore> Store for T {}
+impl<T> Store for T where
+    T: ClientStore + KeyStore + UserStore + FaultStore + AuditStore + ChangeLog + SyncStore
+{
+}
 
 /// Connection-pool sizing and timeouts, explicit for both backends.
 #[derive(Debug, Clone)]

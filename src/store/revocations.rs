@@ -5,7 +5,8 @@
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{map_err, Backend, SqlStore, Value};
-use crate::oauth::{Change, StoreError, REVOCATION_PRUNE_MARGIN_SECS};
+use crate::oauth::{StoreError, REVOCATION_PRUNE_MARGIN_SECS};
+use crate::sync::Change;
 
 impl<DB> SqlStore<DB>
 where

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{map_err, placeholders, Backend, SqlStore, Value};
-use crate::oauth::{Change, ClientId, StoreError, StoredSecret};
+use crate::oauth::{ClientId, StoreError, StoredSecret};
+use crate::sync::Change;
 
 /// Client ids per `IN (...)` list: far below SQLite's and PostgreSQL's bind
 /// limits, however many clients there are.

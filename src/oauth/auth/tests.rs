@@ -126,7 +126,7 @@ async fn a_change_evicts_the_client_and_its_verified_secrets() {
         .await
         .is_ok());
     // ...and the moment it does, the client is refused.
-    auth.apply(&Change::Client(c.id.clone()));
+    auth.evict_client(&c.id);
     let r = auth.authenticate(&basic("shop", "s3cret"), None, NOW).await;
     assert!(matches!(
         r,
@@ -165,7 +165,7 @@ async fn an_expired_grace_secret_stops_working_even_when_cached() {
         .rotate_secret(&id, &new_phc, NOW, NOW + 60)
         .await
         .unwrap();
-    auth.apply(&Change::Client(id));
+    auth.evict_client(&id);
     auth.mark_fresh(NOW + 30);
     for secret in ["s3cret", "n3w"] {
         assert!(auth
@@ -245,7 +245,7 @@ async fn a_right_secret_is_never_throttled_by_its_own_rate() {
     // Cold again and again: every change evicts the client.
     let id = ClientId::parse("shop").unwrap();
     for _ in 0..5 {
-        auth.apply(&Change::Client(id.clone()));
+        auth.evict_client(&id);
         auth.authenticate(&basic("shop", "s3cret"), LEGIT, NOW)
             .await
             .unwrap();
@@ -308,7 +308,7 @@ async fn a_new_secret_sent_before_the_rotation_arrives_gets_through_once_it_has(
         );
     }
     assert_eq!(auth.stats().verifications, 2);
-    auth.apply(&Change::Client(id));
+    auth.evict_client(&id);
     auth.authenticate(&basic("shop", "n3w"), LEGIT, NOW)
         .await
         .unwrap();
@@ -343,7 +343,7 @@ async fn a_flood_aimed_at_an_id_from_one_address_never_locks_it_out_elsewhere() 
         .await
         .unwrap();
     // A second cold verification after a change, still under attack.
-    auth.apply(&Change::Client(ClientId::parse("shop").unwrap()));
+    auth.evict_client(&ClientId::parse("shop").unwrap());
     auth.authenticate(&basic("shop", "s3cret"), LEGIT, NOW)
         .await
         .unwrap();

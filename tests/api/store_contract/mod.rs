@@ -9,8 +9,9 @@ mod keys;
 mod sandbox;
 mod users;
 
-use ficha::oauth::{Change, ClientId};
+use ficha::oauth::ClientId;
 use ficha::store::{connect, PoolSettings, Store};
+use ficha::sync::Change;
 use tempfile::TempDir;
 
 use crate::helpers::{drop_database, fresh_database, Backend};
