@@ -716,9 +716,6 @@ struct VerifyArgs<'a> {
     issuer: Option<&'a str>,
 }
 
-/// The well-known path of ficha's JWKS, below the issuer URL.
-const JWKS_PATH: &str = "/.well-known/jwks.json";
-
 /// `ficha token verify`: the same checks as `/auth/verify`. With the local
 /// key ring the database is at hand, so the denylist is always checked;
 /// with `--jwks` it is checked when a database is configured, and a note
@@ -732,7 +729,12 @@ async fn token_verify(args: &VerifyArgs<'_>, config: &Config, now: i64) -> anyho
                 Some(db) => Some(store::connect(db, &config.pool).await?),
                 None => None,
             };
-            (ring, store, url.strip_suffix(JWKS_PATH).map(str::to_owned))
+            (
+                ring,
+                store,
+                url.strip_suffix(crate::http::paths::JWKS)
+                    .map(str::to_owned),
+            )
         }
         None => {
             let store = store::connect(config.database_url_or_default(), &config.pool).await?;

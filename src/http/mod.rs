@@ -10,6 +10,7 @@ pub mod errors;
 pub mod extractors;
 pub mod metrics;
 pub mod openapi;
+pub mod paths;
 mod routes;
 mod sandbox;
 mod serve;
@@ -38,7 +39,7 @@ pub use state::{AppState, Shared};
 pub fn router(state: AppState) -> Router {
     let (router, api) = routes(&state).split_for_parts();
     router
-        .route(openapi::PATH, openapi::serve(openapi::render(&api)))
+        .route(paths::OPENAPI, openapi::serve(openapi::render(&api)))
         .layer(DefaultBodyLimit::max(extractors::MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -118,22 +118,6 @@ impl FromStr for DialectKind {
     }
 }
 
-/// Paths no dialect may take: the server's other routes (a clash would
-/// make the router panic at start-up).
-pub const RESERVED_PATHS: &[&str] = &[
-    "/oauth2/introspect",
-    "/oauth2/revoke",
-    "/auth/verify",
-    "/openapi.json",
-    "/.well-known/jwks.json",
-    "/.well-known/oauth-authorization-server",
-    "/health",
-    "/health/ready",
-    "/metrics",
-    "/sandbox/faults",
-    "/sandbox/requests",
-];
-
 /// Where each dialect is mounted; `None` turns a dialect off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialectPaths(BTreeMap<DialectKind, Option<String>>);
@@ -170,7 +154,7 @@ impl DialectPaths {
         let mut seen: HashMap<&str, DialectKind> = HashMap::new();
         for (kind, path) in paths.mounted() {
             anyhow::ensure!(
-                !RESERVED_PATHS.contains(&path),
+                !super::paths::is_reserved(path),
                 "the {kind} dialect cannot be mounted at {path}: another route uses it"
             );
             if let Some(other) = seen.insert(path, kind) {
@@ -365,6 +349,29 @@ mod tests {
             [("mystery", "/x")],
         ] {
             assert!(DialectPaths::with_overrides(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_dialect_can_shadow_a_fixed_route() {
+        for path in crate::http::paths::FIXED {
+            for kind in DialectKind::ALL {
+                let err = DialectPaths::with_overrides([(kind.as_str(), path)])
+                    .expect_err(path)
+                    .to_string();
+                assert!(
+                    err.contains("another route uses it"),
+                    "{kind} at {path}: {err}"
+                );
+            }
+        }
+        for path in [
+            "/oauth2/introspect",
+            "/oauth2/revoke",
+            "/auth/verify",
+            "/sandbox/faults",
+        ] {
+            assert!(crate::http::paths::is_reserved(path), "{path}");
         }
     }
 

@@ -26,9 +26,6 @@ use super::state::AppState;
 
 pub use responses::{SandboxErrors, StandardErrors};
 
-/// Where the document is served.
-pub const PATH: &str = "/openapi.json";
-
 /// The document's fixed part: info, the error schemas the hand-written
 /// response sets refer to, security schemes and tags. Paths come from the
 /// router as it mounts them.
@@ -165,7 +162,7 @@ pub fn render(api: &Document) -> Bytes {
 /// `GET /openapi.json`: this document, as the router mounted it.
 #[utoipa::path(
     get,
-    path = "/openapi.json",
+    path = super::paths::OPENAPI,
     operation_id = "get_openapi",
     tag = "discovery",
     responses((status = 200, description = "This OpenAPI 3.1 document, as mounted.", content_type = "application/json", body = Object))

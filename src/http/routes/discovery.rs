@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::http::dialect::DialectKind;
 use crate::http::openapi::schemas;
+use crate::http::paths;
 use crate::http::state::AppState;
 
 pub use crate::keys::JWKS_MAX_AGE_SECS;
@@ -17,7 +18,7 @@ pub use crate::keys::JWKS_MAX_AGE_SECS;
 /// `GET /.well-known/jwks.json`: every key a live token may be signed with.
 #[utoipa::path(
     get,
-    path = "/.well-known/jwks.json",
+    path = paths::JWKS,
     tag = "discovery",
     responses((status = 200, description = "RFC 7517 JWK Set: the next, active and retiring keys.",
         body = schemas::JwkSet,
@@ -39,7 +40,7 @@ pub async fn get_jwks(State(state): State<AppState>) -> Response {
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 §2).
 #[utoipa::path(
     get,
-    path = "/.well-known/oauth-authorization-server",
+    path = paths::METADATA,
     tag = "discovery",
     responses((status = 200, description = "RFC 8414 authorization server metadata.", body = schemas::Metadata))
 )]
@@ -53,10 +54,10 @@ pub async fn get_metadata(State(state): State<AppState>) -> Response {
     Json(json!({
         "issuer": iss,
         "token_endpoint": format!("{iss}{token_path}"),
-        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        "introspection_endpoint": format!("{iss}/oauth2/introspect"),
+        "jwks_uri": format!("{iss}{}", paths::JWKS),
+        "introspection_endpoint": format!("{iss}{}", paths::INTROSPECT),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint": format!("{iss}/oauth2/revoke"),
+        "revocation_endpoint": format!("{iss}{}", paths::REVOKE),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "grant_types_supported": ["client_credentials", "password", "refresh_token"],
         "response_types_supported": [],

@@ -10,12 +10,13 @@ use axum::Json;
 use serde_json::json;
 
 use crate::http::openapi::schemas;
+use crate::http::paths;
 use crate::http::state::AppState;
 
 /// `GET /health`: 200 while the process runs.
 #[utoipa::path(
     get,
-    path = "/health",
+    path = paths::HEALTH,
     tag = "operations",
     responses((status = 200, description = "The process runs.", body = schemas::Health))
 )]
@@ -27,7 +28,7 @@ pub async fn health_check() -> Response {
 /// seconds) and a signing key is loaded.
 #[utoipa::path(
     get,
-    path = "/health/ready",
+    path = paths::READY,
     tag = "operations",
     responses(
         (status = 200, description = "The database answers and an ES256 key can sign.", body = schemas::Readiness),
@@ -55,7 +56,7 @@ pub async fn readiness_check(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(
     get,
-    path = "/metrics",
+    path = paths::METRICS,
     tag = "operations",
     responses((status = 200, description = "OpenMetrics text: `ficha_tokens_issued_total`, \
         `ficha_token_failures_total{error}`, `ficha_token_request_duration_seconds` (with a `dialect` label).",

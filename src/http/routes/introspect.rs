@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::http::errors::{no_store, ErrorResponse, HttpError};
 use crate::http::extractors::{ClientForm, Peer};
 use crate::http::openapi::{schemas, StandardErrors};
+use crate::http::paths;
 use crate::http::state::AppState;
 use crate::oauth::VerifiedToken;
 
@@ -15,7 +16,7 @@ use crate::oauth::VerifiedToken;
 /// allowed to introspect (same throttles as the token endpoint).
 #[utoipa::path(
     post,
-    path = "/oauth2/introspect",
+    path = paths::INTROSPECT,
     tag = "tokens",
     request_body(content((schemas::TokenLookupForm = "application/x-www-form-urlencoded"))),
     security(("client_basic" = []), ()),

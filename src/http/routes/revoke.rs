@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use crate::http::errors::{no_store, ErrorResponse, HttpError};
 use crate::http::extractors::{ClientForm, Peer};
 use crate::http::openapi::{schemas, StandardErrors};
+use crate::http::paths;
 use crate::http::state::AppState;
 use crate::oauth::Revocation;
 
@@ -14,7 +15,7 @@ use crate::oauth::Revocation;
 /// of another client.
 #[utoipa::path(
     post,
-    path = "/oauth2/revoke",
+    path = paths::REVOKE,
     tag = "tokens",
     request_body(content((schemas::TokenLookupForm = "application/x-www-form-urlencoded"))),
     security(("client_basic" = []), ()),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::http::openapi::{schemas, SandboxErrors};
+use crate::http::paths;
 use serde_json::json;
 
 use crate::http::state::AppState;
@@ -142,7 +143,7 @@ fn query_params(query: Option<&str>) -> Vec<(String, String)> {
 /// the fault as this instance now applies it.
 #[utoipa::path(
     post,
-    path = "/sandbox/faults",
+    path = paths::SANDBOX_FAULTS,
     tag = "sandbox",
     request_body(content((SetFault = "application/json",
         example = json!({"client_id": "my-client", "kind": "status:503", "times": 1})))),
@@ -187,7 +188,7 @@ pub async fn set_fault(
 /// often it fired on this instance.
 #[utoipa::path(
     get,
-    path = "/sandbox/faults",
+    path = paths::SANDBOX_FAULTS,
     tag = "sandbox",
     responses((status = 200, description = "Every fault in force.", body = Vec<FaultStatus>))
 )]
@@ -200,7 +201,7 @@ pub async fn list_faults(State(state): State<AppState>) -> Answer {
 /// query string or a JSON body) or, with neither, every fault.
 #[utoipa::path(
     delete,
-    path = "/sandbox/faults",
+    path = paths::SANDBOX_FAULTS,
     tag = "sandbox",
     params(("client_id" = Option<String>, Query, pattern = "^[ -~]{1,255}$", description = "The client whose fault to clear.")),
     request_body(content((ClearFaults = "application/json")), description = "Optional; or `client_id` in the query string."),
@@ -243,7 +244,7 @@ pub async fn clear_faults(
 /// newest first, masked.
 #[utoipa::path(
     get,
-    path = "/sandbox/requests",
+    path = paths::SANDBOX_REQUESTS,
     tag = "sandbox",
     params(
         ("client_id" = Option<String>, Query, description = "Only this client's requests."),

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::http::errors::{no_store, BearerErrorResponse, ErrorResponse, HttpError};
 use crate::http::extractors::bearer_token;
 use crate::http::openapi::schemas;
+use crate::http::paths;
 use crate::http::state::AppState;
 use crate::oauth::{parse_form, ScopeSet, TokenError};
 
@@ -31,7 +32,7 @@ pub const EXPIRES_HEADER: &str = "x-ficha-exp";
 /// (default: the server's audience).
 #[utoipa::path(
     method(get, post, put, delete, options, patch, trace),
-    path = "/auth/verify",
+    path = paths::VERIFY,
     tag = "tokens",
     params(
         ("scope" = Option<String>, Query, pattern = r"^[ !#-\[\]-~]*$",
