@@ -18,6 +18,7 @@ use crate::http::extractors::authorization;
 use crate::oauth::{
     parse_form, AuthFailure, IssuedToken, Mode, RawTokenRequest, TokenError, TokenRequest,
 };
+use crate::sandbox::BodyFormat;
 
 use super::{json_no_store, DecodeContext, Dialect, DialectKind, DialectRequest};
 
@@ -39,6 +40,18 @@ fn rfc1123(unix: i64) -> String {
 impl Dialect for Fegora {
     fn kind(&self) -> DialectKind {
         DialectKind::Fegora
+    }
+
+    fn name(&self) -> &'static str {
+        "fegora"
+    }
+
+    fn default_path(&self) -> &'static str {
+        "/fegora/token"
+    }
+
+    fn body_formats(&self) -> &'static [BodyFormat] {
+        &[BodyFormat::Form]
     }
 
     fn decode(
@@ -70,11 +83,7 @@ impl Dialect for Fegora {
         json_no_store(body)
     }
 
-    fn render_error(&self, error: &ErrorResponse) -> Response {
-        self.render_error_for(error, None)
-    }
-
-    fn render_error_for(&self, error: &ErrorResponse, client_id: Option<&str>) -> Response {
+    fn render_error(&self, error: &ErrorResponse, client_id: Option<&str>) -> Response {
         let (code, status) = error.code_and_status();
         let body = match &error.error {
             // OWIN's own wording; production names no cause (SPEC §1).

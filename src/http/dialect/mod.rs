@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::ClaimsKeys;
 use crate::oauth::{parse_form, IssuedToken, TokenError, TokenRequest};
+use crate::sandbox::BodyFormat;
 
 use super::errors::{no_store, ErrorResponse};
 
@@ -50,43 +51,8 @@ impl DialectKind {
         DialectKind::Fegora,
     ];
 
-    /// The dialect's name, as in config keys and the `dialect` metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DialectKind::Payvalida => "payvalida",
-            DialectKind::Nequi => "nequi",
-            DialectKind::Peinau => "peinau",
-            DialectKind::Payme => "payme",
-            DialectKind::Fegora => "fegora",
-        }
-    }
-
-    /// The default path: the provider's own path under a prefix naming it
-    /// (the standard endpoint keeps `/oauth2/token`).
-    pub fn default_path(self) -> &'static str {
-        match self {
-            DialectKind::Payvalida => "/oauth2/token",
-            DialectKind::Nequi => "/nequi/oauth2/token",
-            DialectKind::Peinau => "/peinau/sso/oauth2/v2/token",
-            DialectKind::Payme => "/payme/token",
-            DialectKind::Fegora => "/fegora/token",
-        }
-    }
-
-    /// The token lifetime the provider documents, when it is not the
-    /// server's default: the default for its clients and, in production,
-    /// the longest allowed.
-    pub fn documented_lifetime(self) -> Option<u32> {
-        match self {
-            DialectKind::Nequi => Some(3600),
-            DialectKind::Payvalida
-            | DialectKind::Peinau
-            | DialectKind::Payme
-            | DialectKind::Fegora => None,
-        }
-    }
-
-    /// The adapter that speaks this dialect.
+    /// The adapter that speaks this dialect, which holds its facts: the one
+    /// place a kind is matched to its provider.
     pub fn adapter(self) -> &'static dyn Dialect {
         match self {
             DialectKind::Payvalida => &payvalida::Payvalida,
@@ -95,6 +61,21 @@ impl DialectKind {
             DialectKind::Payme => &payme::Payme,
             DialectKind::Fegora => &fegora::Fegora,
         }
+    }
+
+    /// The dialect's name ([`Dialect::name`]).
+    pub fn as_str(self) -> &'static str {
+        self.adapter().name()
+    }
+
+    /// The dialect's default path ([`Dialect::default_path`]).
+    pub fn default_path(self) -> &'static str {
+        self.adapter().default_path()
+    }
+
+    /// The provider's documented lifetime ([`Dialect::documented_lifetime`]).
+    pub fn documented_lifetime(self) -> Option<u32> {
+        self.adapter().documented_lifetime()
     }
 }
 
@@ -214,10 +195,35 @@ pub struct DecodeContext<'a> {
     pub claims: &'a ClaimsKeys,
 }
 
-/// One provider's token-endpoint wire format.
+/// One provider's token endpoint: its facts and its wire format.
 pub trait Dialect: Send + Sync {
     /// Which dialect this is.
     fn kind(&self) -> DialectKind;
+
+    /// The dialect's name, as in config keys, client `dialects` and the
+    /// `dialect` metric label.
+    fn name(&self) -> &'static str;
+
+    /// The default path: the provider's own path under a prefix naming it
+    /// (the standard endpoint keeps `/oauth2/token`).
+    fn default_path(&self) -> &'static str;
+
+    /// The token lifetime the provider documents, when it is not the
+    /// server's default: the default for its clients and, in production,
+    /// the longest allowed.
+    fn documented_lifetime(&self) -> Option<u32> {
+        None
+    }
+
+    /// The body formats the dialect reads, in the order the sandbox's
+    /// request log tries them when masking.
+    fn body_formats(&self) -> &'static [BodyFormat];
+
+    /// What a sandbox `malformed-json` body starts with before it is cut
+    /// short: the opening of the provider's success object.
+    fn malformed_json_prefix(&self) -> &'static str {
+        "{"
+    }
 
     /// Reads the provider's request into the core's request. Every failure
     /// is an RFC 6749 error, which [`Dialect::render_error`] then renders in
@@ -232,15 +238,11 @@ pub trait Dialect: Send + Sync {
     fn render_token(&self, token: &IssuedToken) -> Response;
 
     /// The provider's error response; by default the RFC 6749 §5.2 shape,
-    /// for providers that document none of their own.
-    fn render_error(&self, error: &ErrorResponse) -> Response {
+    /// for providers that document none of their own. `client_id` is the
+    /// client the request named, if the dialect got that far, for providers
+    /// whose errors quote it.
+    fn render_error(&self, error: &ErrorResponse, _client_id: Option<&str>) -> Response {
         error.render_with(error.standard_body())
-    }
-
-    /// The error response when the request named a client; providers whose
-    /// errors quote the client id override this.
-    fn render_error_for(&self, error: &ErrorResponse, _client_id: Option<&str>) -> Response {
-        self.render_error(error)
     }
 }
 
@@ -325,6 +327,7 @@ mod tests {
         for d in DialectKind::ALL {
             assert_eq!(d.as_str().parse::<DialectKind>().unwrap(), d);
             assert_eq!(d.adapter().kind(), d);
+            assert!(d.default_path().starts_with('/'), "{d}");
         }
         assert!("owin".parse::<DialectKind>().is_err());
     }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::http::extractors::authorization;
 use crate::oauth::{parse_form, IssuedToken, RawTokenRequest, TokenError, TokenRequest};
+use crate::sandbox::BodyFormat;
 
 use super::{json_no_store, lenient_params, DecodeContext, Dialect, DialectKind, DialectRequest};
 
@@ -20,6 +21,22 @@ pub struct Nequi;
 impl Dialect for Nequi {
     fn kind(&self) -> DialectKind {
         DialectKind::Nequi
+    }
+
+    fn name(&self) -> &'static str {
+        "nequi"
+    }
+
+    fn default_path(&self) -> &'static str {
+        "/nequi/oauth2/token"
+    }
+
+    fn documented_lifetime(&self) -> Option<u32> {
+        Some(3600)
+    }
+
+    fn body_formats(&self) -> &'static [BodyFormat] {
+        &[BodyFormat::Json, BodyFormat::Form]
     }
 
     fn decode(
@@ -47,7 +64,7 @@ impl Dialect for Nequi {
         }
         let auth = authorization(req.headers)?;
         let mut request = TokenRequest::try_from(RawTokenRequest::from_form(params, auth))?;
-        request.lifetime = DialectKind::Nequi.documented_lifetime();
+        request.lifetime = self.documented_lifetime();
         Ok(request)
     }
 

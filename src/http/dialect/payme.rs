@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::http::errors::{ErrorResponse, HttpError};
 use crate::oauth::{IssuedToken, RawTokenRequest, TokenError, TokenRequest};
+use crate::sandbox::BodyFormat;
 
 use super::{json_no_store, json_params, DecodeContext, Dialect, DialectKind, DialectRequest};
 
@@ -34,6 +35,22 @@ pub struct Payme;
 impl Dialect for Payme {
     fn kind(&self) -> DialectKind {
         DialectKind::Payme
+    }
+
+    fn name(&self) -> &'static str {
+        "payme"
+    }
+
+    fn default_path(&self) -> &'static str {
+        "/payme/token"
+    }
+
+    fn body_formats(&self) -> &'static [BodyFormat] {
+        &[BodyFormat::Json]
+    }
+
+    fn malformed_json_prefix(&self) -> &'static str {
+        r#"{"action":"authorize","success":true,"#
     }
 
     fn decode(
@@ -85,7 +102,7 @@ impl Dialect for Payme {
         }))
     }
 
-    fn render_error(&self, error: &ErrorResponse) -> Response {
+    fn render_error(&self, error: &ErrorResponse, _client_id: Option<&str>) -> Response {
         let (code, default_status) = error.code_and_status();
         let (status, payme_code, message) = match &error.error {
             HttpError::Token(TokenError::InvalidClient(_)) => {

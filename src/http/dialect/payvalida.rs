@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::http::extractors::{authorization, content_type_is};
 use crate::oauth::{parse_form, IssuedToken, RawTokenRequest, TokenError, TokenRequest};
+use crate::sandbox::BodyFormat;
 
 use super::{json_no_store, DecodeContext, Dialect, DialectKind, DialectRequest};
 
@@ -17,6 +18,18 @@ pub struct Payvalida;
 impl Dialect for Payvalida {
     fn kind(&self) -> DialectKind {
         DialectKind::Payvalida
+    }
+
+    fn name(&self) -> &'static str {
+        "payvalida"
+    }
+
+    fn default_path(&self) -> &'static str {
+        "/oauth2/token"
+    }
+
+    fn body_formats(&self) -> &'static [BodyFormat] {
+        &[BodyFormat::Form]
     }
 
     fn decode(

@@ -18,6 +18,7 @@ use crate::keys::SEALED_CLAIM_PREFIX;
 use crate::oauth::{
     encode_raw_basic, parse_form, IssuedToken, RawTokenRequest, TokenError, TokenRequest,
 };
+use crate::sandbox::BodyFormat;
 
 use super::{json_no_store, json_params, DecodeContext, Dialect, DialectKind, DialectRequest};
 
@@ -31,6 +32,18 @@ pub struct Peinau;
 impl Dialect for Peinau {
     fn kind(&self) -> DialectKind {
         DialectKind::Peinau
+    }
+
+    fn name(&self) -> &'static str {
+        "peinau"
+    }
+
+    fn default_path(&self) -> &'static str {
+        "/peinau/sso/oauth2/v2/token"
+    }
+
+    fn body_formats(&self) -> &'static [BodyFormat] {
+        &[BodyFormat::Json, BodyFormat::Brace, BodyFormat::Form]
     }
 
     fn decode(

@@ -6,6 +6,8 @@
 
 use utoipa::{OpenApi, ToSchema};
 
+use crate::http::dialect::DialectKind;
+
 use super::responses::{FegoraErrors, PaymeErrors, StandardTokenErrors};
 use super::schemas::PaymeAuthorization;
 
@@ -220,7 +222,7 @@ const MALFORMED_NOTE: &str = "In sandbox mode a client's fault may alter the ans
 /// Payválida (standard OAuth2): client credentials, RFC 6749 §4.4.
 #[utoipa::path(
     post,
-    path = "/oauth2/token",
+    path = DialectKind::Payvalida.default_path(),
     operation_id = "payvalida_token",
     tag = "token",
     description = MALFORMED_NOTE,
@@ -238,7 +240,7 @@ pub fn payvalida_token() {}
 /// Nequi: client credentials, `grant_type` in the query string or the body.
 #[utoipa::path(
     post,
-    path = "/nequi/oauth2/token",
+    path = DialectKind::Nequi.default_path(),
     operation_id = "nequi_token",
     tag = "token",
     description = MALFORMED_NOTE,
@@ -259,7 +261,7 @@ pub fn nequi_token() {}
 /// Falabella/FIF Peinau: client credentials with an optional `identifier`.
 #[utoipa::path(
     post,
-    path = "/peinau/sso/oauth2/v2/token",
+    path = DialectKind::Peinau.default_path(),
     operation_id = "peinau_token",
     tag = "token",
     description = MALFORMED_NOTE,
@@ -281,7 +283,7 @@ pub fn peinau_token() {}
 /// Pay-me/Alignet: JSON with the secret in it; the scope must include `create:token`.
 #[utoipa::path(
     post,
-    path = "/payme/token",
+    path = DialectKind::Payme.default_path(),
     operation_id = "payme_token",
     tag = "token",
     description = MALFORMED_NOTE,
@@ -302,7 +304,7 @@ pub fn payme_token() {}
 /// Fegora (OWIN): password and refresh_token grants for a public client.
 #[utoipa::path(
     post,
-    path = "/fegora/token",
+    path = DialectKind::Fegora.default_path(),
     operation_id = "fegora_token",
     tag = "token",
     description = MALFORMED_NOTE,

@@ -2,19 +2,18 @@
 //! let the dialect decode it, call the one core service, let the dialect
 //! render the answer.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::Request;
 use axum::response::Response;
 
 use crate::audit::AuditRecord;
-use crate::http::dialect::{DecodeContext, DialectKind, DialectRequest};
+use crate::http::dialect::{DecodeContext, Dialect, DialectKind, DialectRequest};
 use crate::http::errors::{ErrorResponse, HttpError};
 use crate::http::extractors::{body_bytes, Peer};
-use crate::http::sandbox;
+use crate::http::sandbox::{self, Answered, BeforeIssue, Hooks};
 use crate::http::state::AppState;
-use crate::oauth::{ClientId, IssuedToken};
-use crate::sandbox::{mask_body, BodyFormat, CapturedRequest, FaultKind, Phase};
+use crate::oauth::{ClientId, IssuedToken, TokenRequest};
 
 /// Issues a token for a request in `kind`'s wire format. In sandbox mode
 /// the client's fault, if one is set and fires, alters the answer, and the
@@ -35,65 +34,30 @@ pub async fn issue_token(
     // A `Uri` clone shares its bytes: no copy of path or query per request.
     let uri = req.uri().clone();
     let headers = std::mem::take(req.headers_mut());
-    let mut seen = Seen::default();
-    let result = match body_bytes(req, &state).await {
-        Err(e) => Err(e.error),
-        Ok(body) => {
-            if state.sandbox.is_some() {
-                seen.body = mask_body(&body, sandbox::body_formats(kind));
-            }
-            let input = DialectRequest {
-                query: uri.query(),
-                headers: &headers,
-                body: &body,
-            };
-            decode_and_issue(&state, kind, peer, &input, &mut seen).await
-        }
-    };
-    let elapsed = started.elapsed().as_secs_f64();
-    let (resp, outcome) = match result {
-        Ok(Answer::Token(token)) => {
-            state.metrics.issued(kind.as_str(), elapsed);
-            audit(&token, peer);
-            state.audit.record(audit_record(&token, kind, peer));
-            (dialect.render_token(&token), "issued")
-        }
-        Ok(Answer::Malformed) => {
-            state
-                .metrics
-                .failed(kind.as_str(), "malformed_json", elapsed);
-            (sandbox::malformed_json(kind), "malformed-json")
-        }
-        Err(error) => {
-            let error = ErrorResponse {
-                error,
-                mode: state.mode,
-            };
-            let (code, _) = error.code_and_status();
-            state.metrics.failed(kind.as_str(), code, elapsed);
-            (
-                dialect.render_error_for(&error, seen.client_id.as_ref().map(|c| c.as_ref())),
-                code,
-            )
-        }
-    };
-    if let Some(sb) = &state.sandbox {
-        sb.requests.push(CapturedRequest {
-            time: state.clock.now(),
-            dialect: kind.as_str(),
-            client_id: seen.client_id.map(|c| c.as_ref().to_owned()),
-            method: "POST".to_owned(),
-            path: uri.path().to_owned(),
-            query: uri
-                .query()
-                .map(|q| mask_body(q.as_bytes(), &[BodyFormat::Form])),
-            headers: sandbox::capture_headers(&headers),
-            body: seen.body,
-            outcome: outcome.to_owned(),
-            status: resp.status().as_u16(),
-            fault: seen.fault.map(|f| f.to_string()),
-        });
+    let mut hooks = Hooks::new(state.sandbox.as_deref(), dialect);
+    let mut client_id = None;
+    let result = async {
+        let body = body_bytes(req, &state).await.map_err(|e| e.error)?;
+        hooks.saw_body(&body);
+        let input = DialectRequest {
+            query: uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        let request = decode(&state, dialect, &input)?;
+        let client = client_id.insert(request.credentials.client_id().clone());
+        issue(&state, request, client, peer, &mut hooks).await
     }
+    .await;
+    let (resp, outcome) = render(&state, dialect, result, client_id.as_ref(), peer, started);
+    hooks.record(Answered {
+        time: state.clock.now(),
+        client_id: client_id.as_ref(),
+        uri: &uri,
+        headers: &headers,
+        outcome,
+        status: resp.status().as_u16(),
+    });
     resp
 }
 
@@ -105,59 +69,75 @@ enum Answer {
     Malformed,
 }
 
-/// What the sandbox's request log needs to know about a request.
-#[derive(Default)]
-struct Seen {
-    client_id: Option<ClientId>,
-    fault: Option<FaultKind>,
-    body: String,
-}
-
-/// Decodes, applies a request-phase fault, issues, applies a token-phase
-/// fault. Faults are looked up only in sandbox mode, and only once the
-/// dialect has read a client id: status, delay and malformed-json faults
-/// hit any request naming the client, before authentication; token faults
-/// hit only tokens actually issued, after it.
-async fn decode_and_issue(
+/// The dialect's reading of the request, noted on the request's span.
+fn decode(
     state: &AppState,
-    kind: DialectKind,
-    peer: Peer,
+    dialect: &dyn Dialect,
     input: &DialectRequest<'_>,
-    seen: &mut Seen,
-) -> Result<Answer, HttpError> {
+) -> Result<TokenRequest, HttpError> {
     let ctx = DecodeContext {
         claims: &state.claims,
     };
-    let mut request = kind.adapter().decode(input, &ctx)?;
-    request.dialect = Some(kind.as_str());
+    let mut request = dialect.decode(input, &ctx)?;
+    request.dialect = Some(dialect.name());
     let span = tracing::Span::current();
     span.record("client_id", request.credentials.client_id().as_ref());
     span.record("grant_type", request.grant.name());
-    let client = &*seen
-        .client_id
-        .insert(request.credentials.client_id().clone());
-    let faults = state.sandbox.as_deref().map(|sb| &sb.faults);
-    if let Some(fault) = faults.and_then(|f| f.take(client, Phase::Request)) {
-        seen.fault = Some(fault);
-        tracing::info!(fault = %fault, "sandbox fault applied");
-        match fault {
-            FaultKind::Status(code) => return Err(sandbox::injected_error(code).into()),
-            FaultKind::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-            FaultKind::MalformedJson => return Ok(Answer::Malformed),
-            FaultKind::ExpiredToken | FaultKind::WrongKid | FaultKind::BadSignature => {}
-        }
+    Ok(request)
+}
+
+/// The one core call, between the sandbox's request-phase and token-phase
+/// faults (no-ops outside sandbox mode).
+async fn issue(
+    state: &AppState,
+    request: TokenRequest,
+    client: &ClientId,
+    peer: Peer,
+    hooks: &mut Hooks<'_>,
+) -> Result<Answer, HttpError> {
+    if hooks.before_issue(client).await? == BeforeIssue::Malformed {
+        return Ok(Answer::Malformed);
     }
     let token = state
         .tokens
         .issue(request, peer.0, state.clock.now())
         .await?;
-    match faults.and_then(|f| f.take(client, Phase::Token)) {
-        None => Ok(Answer::Token(Box::new(token))),
-        Some(fault) => {
-            seen.fault = Some(fault);
-            tracing::info!(fault = %fault, "sandbox fault applied");
-            let token = sandbox::spoil_token(fault, token, &state.keys.current())?;
-            Ok(Answer::Token(Box::new(token)))
+    let token = hooks.after_issue(client, token, &state.keys.current())?;
+    Ok(Answer::Token(Box::new(token)))
+}
+
+/// The answer in the dialect's shape, counted in the metrics and, for a
+/// token, audited; with the outcome the request log records.
+fn render(
+    state: &AppState,
+    dialect: &dyn Dialect,
+    result: Result<Answer, HttpError>,
+    client_id: Option<&ClientId>,
+    peer: Peer,
+    started: Instant,
+) -> (Response, &'static str) {
+    let name = dialect.name();
+    let elapsed = started.elapsed().as_secs_f64();
+    match result {
+        Ok(Answer::Token(token)) => {
+            state.metrics.issued(name, elapsed);
+            audit(&token, peer);
+            state.audit.record(audit_record(&token, name, peer));
+            (dialect.render_token(&token), "issued")
+        }
+        Ok(Answer::Malformed) => {
+            state.metrics.failed(name, "malformed_json", elapsed);
+            (sandbox::malformed_json(dialect), "malformed-json")
+        }
+        Err(error) => {
+            let error = ErrorResponse {
+                error,
+                mode: state.mode,
+            };
+            let (code, _) = error.code_and_status();
+            state.metrics.failed(name, code, elapsed);
+            let client_id = client_id.map(|c| c.as_ref());
+            (dialect.render_error(&error, client_id), code)
         }
     }
 }
@@ -180,14 +160,14 @@ pub fn audit(token: &IssuedToken, address: Peer) {
 }
 
 /// The audit trail's row for an issued token: identifiers, never the token.
-fn audit_record(token: &IssuedToken, kind: DialectKind, address: Peer) -> AuditRecord {
+fn audit_record(token: &IssuedToken, dialect: &str, address: Peer) -> AuditRecord {
     let c = &token.claims;
     AuditRecord {
         jti: c.jti.clone(),
         client_id: c.client_id.clone(),
         subject: c.sub.clone(),
         scope: c.scope.clone(),
-        dialect: kind.as_str().to_owned(),
+        dialect: dialect.to_owned(),
         kid: token.kid.clone(),
         iat: c.iat,
         exp: c.exp,
@@ -197,8 +177,9 @@ fn audit_record(token: &IssuedToken, kind: DialectKind, address: Peer) -> AuditR
 
 /// 405 for any method but POST, with `Allow: POST`, in `kind`'s shape.
 pub async fn method_not_allowed(state: AppState, kind: DialectKind) -> Response {
-    kind.adapter().render_error(&ErrorResponse {
+    let error = ErrorResponse {
         error: HttpError::MethodNotAllowed,
         mode: state.mode,
-    })
+    };
+    kind.adapter().render_error(&error, None)
 }

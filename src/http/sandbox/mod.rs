@@ -9,11 +9,15 @@ use axum::response::{IntoResponse as _, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 
-use crate::http::dialect::DialectKind;
+use crate::http::dialect::Dialect;
 use crate::http::errors::no_store;
 use crate::keys::{Alg, KeyRing};
 use crate::oauth::{IssuedToken, TokenError};
-use crate::sandbox::{masked_headers, BodyFormat, FaultKind};
+use crate::sandbox::{masked_headers, FaultKind};
+
+mod hooks;
+
+pub use hooks::{Answered, BeforeIssue, Hooks};
 
 /// How far past its `exp` an `expired-token` fault's token is: beyond the
 /// 60-second leeway common verifiers (jsonwebtoken, most JWT libraries)
@@ -34,15 +38,10 @@ pub fn injected_error(code: u16) -> TokenError {
 
 /// A 200 with the dialect's JSON content type whose body stops halfway
 /// through the access token, as a connection cut mid-response leaves it.
-pub fn malformed_json(kind: DialectKind) -> Response {
+pub fn malformed_json(dialect: &dyn Dialect) -> Response {
     const CUT: &str =
         r#""access_token":"eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJpc3MiOiJodHRw"#;
-    let body = match kind {
-        DialectKind::Payme => format!(r#"{{"action":"authorize","success":true,{CUT}"#),
-        DialectKind::Payvalida | DialectKind::Nequi | DialectKind::Peinau | DialectKind::Fegora => {
-            format!("{{{CUT}")
-        }
-    };
+    let body = format!("{}{CUT}", dialect.malformed_json_prefix());
     let mut resp = (StatusCode::OK, body).into_response();
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -107,16 +106,6 @@ fn flip_signature(jws: &str) -> String {
             format!("{signed}.{}", B64.encode(bytes))
         }
         _ => format!("{signed}.{}", B64.encode(b"not a signature")),
-    }
-}
-
-/// The body formats a dialect reads, in the order masking tries them.
-pub fn body_formats(kind: DialectKind) -> &'static [BodyFormat] {
-    match kind {
-        DialectKind::Payvalida | DialectKind::Fegora => &[BodyFormat::Form],
-        DialectKind::Nequi => &[BodyFormat::Json, BodyFormat::Form],
-        DialectKind::Peinau => &[BodyFormat::Json, BodyFormat::Brace, BodyFormat::Form],
-        DialectKind::Payme => &[BodyFormat::Json],
     }
 }
 
