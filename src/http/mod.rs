@@ -128,8 +128,12 @@ async fn standard_method_not_allowed(State(state): State<AppState>) -> axum::res
     routes::token::method_not_allowed(state, DialectKind::Payvalida).await
 }
 
-/// A dialect's token endpoint: POST issues, any other method is a 405 in the
-/// dialect's shape.
+/// A dialect's token endpoint. POST runs [`routes::token::issue_token`]
+/// (extract → decode → issue → render, with the sandbox's hooks in sandbox
+/// mode), so a refusal is in the dialect's shape too. Any other method,
+/// HEAD and OPTIONS included, is a 405 with `Allow: POST` in the dialect's
+/// error shape; it is neither counted in the token metrics nor recorded in
+/// the sandbox's request log.
 fn token_route(kind: DialectKind) -> MethodRouter<AppState> {
     post(
         move |State(state): State<AppState>, peer: extractors::Peer, req: Request| {

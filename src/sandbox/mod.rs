@@ -2,9 +2,12 @@
 //! capture of recent token requests. This module owns the fault types, the
 //! in-memory fault set the token path consults, the fault table's storage
 //! port, and the bounded, masked request log; `http` applies the faults at
-//! the edge and serves `/sandbox/*`, `store` implements the port. Nothing
-//! here is built, loaded or polled in production mode, and `oauth` never
-//! learns that faults exist.
+//! the edge and serves `/sandbox/*`, `store` implements the port, and
+//! `sync` reloads the set when the change log says the table changed.
+//! Nothing here is built, loaded or polled in production mode. `oauth`
+//! does not depend on this module (faults are applied around the core's
+//! one call, never inside it), while this module uses `oauth`'s client ids
+//! and store error.
 
 mod capture;
 mod fault;

@@ -1,9 +1,12 @@
 //! Provider dialects (SPEC §5): thin adapters at the HTTP edge, one file per
-//! provider. Each decodes its provider's token request into the core's one
-//! [`TokenRequest`] and renders the core's [`IssuedToken`] or error in its
-//! provider's shape; client authentication, grants, scopes and minting stay
-//! in `oauth`, which never learns which dialect is in use. The router mounts
-//! each dialect at its configured path ([`DialectPaths`]).
+//! provider. Each holds its provider's facts (name, default path,
+//! documented lifetime, body formats) and decodes its provider's token
+//! request into the core's one [`TokenRequest`], then renders the core's
+//! [`IssuedToken`] or error in its provider's shape; client authentication,
+//! grants, scopes and minting stay in `oauth`, which learns only the
+//! dialect's name (`TokenRequest::dialect`, checked against the client's
+//! allowed dialects). The router mounts each dialect at its configured path
+//! ([`DialectPaths`]).
 
 mod fegora;
 mod nequi;
@@ -116,8 +119,13 @@ impl Default for DialectPaths {
 
 impl DialectPaths {
     /// The defaults with `overrides` applied, in order, as `(dialect, path)`;
-    /// a path of `off` turns the dialect off. Paths are checked here so that
-    /// the router never meets one it cannot mount.
+    /// a path of `off` turns the dialect off. Each path must be a literal
+    /// path (`valid_path`), not a fixed route's ([`paths::FIXED`], which
+    /// the router mounts from the same constants) and not another dialect's:
+    /// the only clashes axum refuses at start-up, so the router never meets
+    /// a path it cannot mount.
+    ///
+    /// [`paths::FIXED`]: super::paths::FIXED
     pub fn with_overrides<'a>(
         overrides: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> anyhow::Result<Self> {
