@@ -99,6 +99,7 @@ pub async fn run(config: anyhow::Result<Config>, json_out: bool, now: i64) -> an
 }
 
 async fn check(config: &Config, now: i64, out: &mut Findings) {
+    tls(config, now, out);
     let production = config.mode == Mode::Production;
     let url = match (&config.database_url, production) {
         (Some(url), _) => url.clone(),
@@ -249,6 +250,32 @@ async fn keys(config: &Config, db: &dyn Store, out: &mut Findings) {
     }
 }
 
+/// The TLS pair, loaded as `serve` loads it.
+fn tls(config: &Config, now: i64, out: &mut Findings) {
+    match &config.tls {
+        None => out.ok(
+            "tls",
+            "off: plain HTTP (terminate TLS at a proxy, or set tls_cert and tls_key)",
+        ),
+        Some(paths) => match crate::http::tls::load_pair(paths, now) {
+            Ok(pair) => out.ok(
+                "tls",
+                format!(
+                    "{} ({}) with its key {}, expires {}",
+                    paths.cert.display(),
+                    pair.subject,
+                    paths.key.display(),
+                    pair.expires()
+                ),
+            ),
+            Err(e) => {
+                let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+                out.error("tls", chain.join(": "));
+            }
+        },
+    }
+}
+
 fn dialects(config: &Config, out: &mut Findings) {
     let mounted: Vec<String> = config
         .dialect_paths
@@ -269,7 +296,7 @@ fn effective(c: &Config) -> serde_json::Value {
         "mode": match c.mode { Mode::Sandbox => "sandbox", Mode::Production => "production" },
         "database_url": c.database_url.as_deref().map(mask_url),
         "bind": c.bind.to_string(),
-        "issuer": c.issuer.clone().unwrap_or_else(|| format!("http://{}", c.bind)),
+        "issuer": c.issuer_at(c.bind),
         "audience": c.audience.clone(),
         "key_dir": c.key_dir.display().to_string(),
         "kek": c.kek.as_ref().map(|_| MASK),
@@ -288,6 +315,8 @@ fn effective(c: &Config) -> serde_json::Value {
         "sandbox_capture_size": c.capture_capacity,
         "audit_retention_days": c.audit_retention_days,
         "dialect_paths": dialects,
+        "tls_cert": c.tls.as_ref().map(|t| t.cert.display().to_string()),
+        "tls_key": c.tls.as_ref().map(|t| t.key.display().to_string()),
     })
 }
 

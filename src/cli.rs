@@ -230,7 +230,7 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "FICHA_BIND", value_name = "ADDR", hide_env_values = true)]
     pub bind: Option<String>,
-    /// Issuer URL [default: http:// + the bound address].
+    /// Issuer URL [default: http:// (https:// with TLS) + the bound address].
     #[arg(long, env = "FICHA_ISSUER", value_name = "URL", hide_env_values = true)]
     pub issuer: Option<String>,
     /// Default `aud` of tokens [default: the issuer].
@@ -313,6 +313,13 @@ pub struct ServeArgs {
     /// Days the audit trail keeps each issued token's row; 0 keeps no trail [default: 90].
     #[arg(long, env = "FICHA_AUDIT_RETENTION_DAYS", hide_env_values = true)]
     pub audit_retention_days: Option<u32>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key; SIGHUP
+    /// reloads both).
+    #[arg(long, env = "FICHA_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, SEC1 or PKCS#1) of --tls-cert.
+    #[arg(long, env = "FICHA_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Options shared by `client create` and `client update`.
@@ -642,6 +649,10 @@ impl Cli {
             )
             .unwrap_or(crate::audit::DEFAULT_RETENTION_DAYS),
             log_json,
+            tls: crate::http::tls::TlsPaths::from_parts(
+                pick(serve.and_then(|s| s.tls_cert.clone()), file.tls_cert),
+                pick(serve.and_then(|s| s.tls_key.clone()), file.tls_key),
+            )?,
         })
     }
 }

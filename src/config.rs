@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use crate::http::tls::TlsPaths;
 use crate::http::{DialectPaths, HttpSettings, TrustedProxies};
 use crate::keys::Kek;
 use crate::oauth::{AuthSettings, Mode};
@@ -69,6 +70,10 @@ pub struct Settings {
     pub max_connections: Option<usize>,
     /// `audit_retention_days`: 0 turns the audit trail off.
     pub audit_retention_days: Option<u32>,
+    /// `tls_cert`: the PEM certificate chain served over TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key`: the PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// `[dialect_paths]`: dialect name → path, or `off`.
     pub dialect_paths: Option<BTreeMap<String, String>>,
 }
@@ -91,7 +96,7 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Address to listen on.
     pub bind: SocketAddr,
-    /// `iss` of tokens; `None` means `http://` + the bound address.
+    /// `iss` of tokens; `None` means [`Config::issuer_at`]'s default.
     pub issuer: Option<String>,
     /// `aud` of tokens for clients without one; `None` means the issuer.
     pub audience: Option<String>,
@@ -121,9 +126,29 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// Log lines as JSON (`log_format = "json"`) rather than pretty text.
     pub log_json: bool,
+    /// The certificate and key `serve` speaks TLS with; `None` is plain
+    /// HTTP (TLS, if any, ends at a proxy).
+    pub tls: Option<TlsPaths>,
 }
 
 impl Config {
+    /// `https` when `serve` speaks TLS itself, `http` otherwise.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The issuer when served at `addr`: as configured, or the scheme and
+    /// the bound address (`https://127.0.0.1:8443` with TLS on).
+    pub fn issuer_at(&self, addr: SocketAddr) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("{}://{addr}", self.scheme()))
+    }
+
     /// The database URL, or the sandbox default for CLI commands.
     pub fn database_url_or_default(&self) -> &str {
         self.database_url.as_deref().unwrap_or(SANDBOX_DATABASE_URL)

@@ -34,7 +34,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve(_) => {
             let _log_guard = ficha::telemetry::init(config.log_json);
             let app = Application::build(config).await?;
-            println!("ficha listening on http://{}", app.local_addr());
+            println!("ficha listening on {}", app.base_url());
             app.run_until_stopped().await
         }
         other => cli::run(other, &config, cli.json).await,

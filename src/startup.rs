@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::{AuditTrail, DEFAULT_AUDIT_CAPACITY};
 use crate::config::Config;
+use crate::http::tls::TlsCerts;
 use crate::http::{self, AppState, HttpSettings, Metrics, Shared};
 use crate::keys::{Alg, ClaimsKeys, KeyRing, KeyRingHandle, KeyState, KeyVault};
 use crate::oauth::{Authenticator, Clock, Denylist, Mode, Policy, TokenService, TokenVerifier};
@@ -22,6 +23,8 @@ use crate::sync::{Caches, Poller};
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    scheme: &'static str,
+    tls: Option<Arc<TlsCerts>>,
     state: AppState,
     http: HttpSettings,
     sync: JoinHandle<()>,
@@ -44,6 +47,15 @@ impl Application {
     /// Builds the application with the given clock.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         config.http.validate()?;
+        // Before the database: a bad pair is the quickest refusal.
+        let tls = match &config.tls {
+            Some(paths) => {
+                let (certs, pair) = TlsCerts::load(paths.clone(), clock.now())?;
+                tracing::info!(subject = %pair.subject, expires = %pair.expires(), "TLS certificate loaded");
+                Some(certs)
+            }
+            None => None,
+        };
         let production = config.mode == Mode::Production;
         let url = match (&config.database_url, production) {
             (Some(url), _) => url.clone(),
@@ -134,10 +146,7 @@ impl Application {
             .await
             .with_context(|| format!("Failed to listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let issuer = config
-            .issuer
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+        let issuer = config.issuer_at(addr);
         let policy = Policy {
             default_audience: config.audience.clone().unwrap_or_else(|| issuer.clone()),
             issuer: issuer.clone(),
@@ -230,6 +239,8 @@ impl Application {
         Ok(Application {
             listener,
             addr,
+            scheme: config.scheme(),
+            tls,
             state,
             http: config.http,
             sync,
@@ -246,17 +257,35 @@ impl Application {
         self.addr
     }
 
+    /// Where it is served: `http://` or, with TLS, `https://` and the
+    /// bound address.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The served TLS pair, to reload; `None` without TLS.
+    pub fn tls(&self) -> Option<Arc<TlsCerts>> {
+        self.tls.clone()
+    }
+
     /// The handler state.
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
-    /// Buffered audit records are written before it returns.
+    /// Serves until SIGINT or SIGTERM, then drains in-flight requests;
+    /// SIGHUP reloads the TLS pair. Buffered audit records are written
+    /// before it returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let audit = self.state.audit.clone();
         let store = self.state.store.clone();
+        let reloads = tokio::spawn(reload_on_hangup(
+            self.tls.clone(),
+            self.state.metrics.clone(),
+            self.state.clock.clone(),
+        ));
         let result = self.run_until(shutdown_signal()).await;
+        reloads.abort();
         if audit.enabled() {
             audit.flush(&*store).await;
         }
@@ -269,10 +298,47 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = http::router(self.state);
-        http::serve(self.listener, app, self.http, stop).await;
+        match &self.tls {
+            Some(certs) => {
+                let acceptor = certs.acceptor()?;
+                http::serve_tls(self.listener, acceptor, app, self.http, stop).await;
+            }
+            None => http::serve(self.listener, app, self.http, stop).await,
+        }
         self.sync.abort();
         Ok(())
     }
+}
+
+/// Reloads the TLS pair on each SIGHUP. Without TLS there is nothing to
+/// reload, and the signal is noted rather than ending the server (its
+/// default action), so `systemctl reload` is harmless either way.
+async fn reload_on_hangup(
+    tls: Option<Arc<TlsCerts>>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: TLS reload is unavailable");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match &tls {
+                Some(certs) => {
+                    certs.reload_logged(clock.now(), &metrics);
+                }
+                None => tracing::info!("SIGHUP: TLS is off, nothing to reload"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop((tls, metrics, clock));
 }
 
 async fn shutdown_signal() {

@@ -23,6 +23,11 @@ struct FailureLabel {
     error: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
 /// The instance's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -30,6 +35,7 @@ pub struct Metrics {
     issued: Family<DialectLabel, Counter>,
     failures: Family<FailureLabel, Counter>,
     latency: Histogram,
+    tls_reloads: Family<ResultLabel, Counter>,
     auth: AuthMetrics,
     audit: AuditMetrics,
 }
@@ -153,6 +159,12 @@ impl Default for Metrics {
             "Token endpoint latency",
             latency.clone(),
         );
+        let tls_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "tls_reloads",
+            "TLS certificate reloads on SIGHUP, by result (ok, failed)",
+            tls_reloads.clone(),
+        );
         let auth = AuthMetrics::default();
         auth.register(&mut registry);
         let audit = AuditMetrics::default();
@@ -162,6 +174,7 @@ impl Default for Metrics {
             issued,
             failures,
             latency,
+            tls_reloads,
             auth,
             audit,
         }
@@ -185,6 +198,14 @@ impl Metrics {
             })
             .inc();
         self.latency.observe(seconds);
+    }
+
+    /// Counts a TLS reload; a failed one left the previous pair served.
+    pub fn tls_reloaded(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.tls_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     /// The OpenMetrics text exposition, with the authenticator's and the

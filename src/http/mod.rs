@@ -15,6 +15,7 @@ mod routes;
 mod sandbox;
 mod serve;
 mod state;
+pub mod tls;
 mod watchdog;
 
 use std::time::Duration;
@@ -32,7 +33,7 @@ use utoipa_axum::routes;
 pub use client_addr::TrustedProxies;
 pub use dialect::{DialectKind, DialectPaths};
 pub use metrics::Metrics;
-pub use serve::{serve, HttpSettings, Listener, MAX_HEADER_BYTES};
+pub use serve::{serve, serve_tls, HttpSettings, Listener, MAX_HEADER_BYTES};
 pub use state::{AppState, Shared};
 
 /// Every route of the server, with its layers. Tests call this too.

@@ -15,9 +15,12 @@
 //! - on stop, no more connections are accepted and those open finish
 //!   their requests (idle ones close at once).
 //!
-//! The loop is generic over the accepted stream ([`Listener`]), so a TLS
-//! acceptor can wrap it: its handshake belongs in the connection's task,
-//! inside the header deadline, before [`Tracked`] and hyper see it.
+//! The loop is generic over the accepted stream ([`Listener`]). With TLS
+//! ([`serve_tls`]) the handshake runs in the connection's task over the
+//! [`Tracked`] socket, inside the header deadline, so a client that never
+//! finishes it is closed like one that never sends its headers; a failed
+//! handshake (plain HTTP on the TLS port, say) closes that connection and
+//! is logged at debug.
 
 use std::future::Future;
 use std::io;
@@ -34,6 +37,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::Service as _;
 
 use super::watchdog::{Activity, Expiry, Limits, Tracked};
@@ -119,7 +123,28 @@ impl Listener for TcpListener {
 /// Serves `router` on `listener` until `stop` completes, then stops
 /// accepting and waits for open connections to finish their requests.
 pub async fn serve<L: Listener>(
+    listener: L,
+    router: Router,
+    settings: HttpSettings,
+    stop: impl Future<Output = ()> + Send,
+) {
+    serve_with(listener, None, router, settings, stop).await;
+}
+
+/// [`serve`], speaking TLS through `tls` on every connection.
+pub async fn serve_tls<L: Listener>(
+    listener: L,
+    tls: TlsAcceptor,
+    router: Router,
+    settings: HttpSettings,
+    stop: impl Future<Output = ()> + Send,
+) {
+    serve_with(listener, Some(tls), router, settings, stop).await;
+}
+
+async fn serve_with<L: Listener>(
     mut listener: L,
+    tls: Option<TlsAcceptor>,
     router: Router,
     settings: HttpSettings,
     stop: impl Future<Output = ()> + Send,
@@ -150,6 +175,7 @@ pub async fn serve<L: Listener>(
         tokio::spawn(serve_connection(Connection {
             io,
             peer,
+            tls: tls.clone(),
             router: router.clone(),
             builder: builder.clone(),
             limits,
@@ -200,6 +226,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 struct Connection<I> {
     io: I,
     peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
     router: Router,
     builder: Arc<http1::Builder>,
     limits: Limits,
@@ -213,29 +240,29 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Activity::new();
-    let io = TokioIo::new(Tracked::new(c.io, activity.clone()));
-    let peer = c.peer;
-    let router = c.router;
-    let requests = activity.clone();
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        // The `Peer` extractor reads the address from here, as it did
-        // from `axum::serve`'s connect info.
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let running = requests.begin_request();
-        let call = router.clone().call(req);
-        async move {
-            let response = call.await;
-            drop(running);
-            response
+    // Tracked under TLS: handshake and record bytes count as activity, and
+    // the header clock that started at accept bounds the handshake too.
+    let io = Tracked::new(c.io, activity.clone());
+    let http = Http {
+        peer: c.peer,
+        router: c.router,
+        builder: c.builder,
+        watcher: c.watcher,
+        activity: activity.clone(),
+    };
+    let served = async move {
+        match c.tls {
+            None => http.serve(io).await,
+            Some(acceptor) => match acceptor.accept(io).await {
+                Ok(stream) => http.serve(stream).await,
+                // A scanner, a client that distrusts the certificate, or
+                // plain HTTP on this port: that connection's problem only.
+                Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+            },
         }
-    });
-    let conn = c.watcher.watch(c.builder.serve_connection(io, service));
+    };
     tokio::select! {
-        served = conn => {
-            if let Err(e) = served {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        }
+        () = served => {}
         why = activity.expired(c.limits) => {
             // Dropping the connection closes the socket; no handler is
             // running (the watchdog waits while one does).
@@ -243,6 +270,44 @@ where
                 Expiry::HeaderTimeout => tracing::debug!("closing a connection: request headers too slow"),
                 Expiry::Idle => tracing::debug!("closing an idle connection"),
             }
+        }
+    }
+}
+
+/// What serving HTTP/1.1 on an established stream needs.
+struct Http {
+    peer: SocketAddr,
+    router: Router,
+    builder: Arc<http1::Builder>,
+    watcher: Watcher,
+    activity: Arc<Activity>,
+}
+
+impl Http {
+    async fn serve<S>(self, io: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        let router = self.router;
+        let requests = self.activity;
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            // The `Peer` extractor reads the address from here, as it did
+            // from `axum::serve`'s connect info.
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let running = requests.begin_request();
+            let call = router.clone().call(req);
+            async move {
+                let response = call.await;
+                drop(running);
+                response
+            }
+        });
+        let conn = self
+            .watcher
+            .watch(self.builder.serve_connection(TokioIo::new(io), service));
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "connection ended with an error");
         }
     }
 }

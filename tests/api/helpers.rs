@@ -175,6 +175,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
         http: opts.http,
         log_json: false,
+        tls: None,
         audit_retention_days: ficha::audit::DEFAULT_RETENTION_DAYS,
     }
 }
