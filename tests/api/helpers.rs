@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ficha::config::Config;
+use ficha::http::tls::TlsPaths;
 use ficha::http::{DialectPaths, HttpSettings, TrustedProxies};
 use ficha::oauth::{AuthSettings, Clock, ManualClock, Mode, SystemClock};
 use ficha::startup::Application;
@@ -110,6 +111,8 @@ pub struct Options {
     pub hash_queue_size: usize,
     pub refresh_max_lifetime: i64,
     pub http: HttpSettings,
+    /// Serve HTTPS with this pair; the base URL is then `https://`.
+    pub tls: Option<TlsPaths>,
 }
 
 impl Default for Options {
@@ -126,6 +129,7 @@ impl Default for Options {
             hash_queue_size: AuthSettings::default().hash_queue_size,
             refresh_max_lifetime: ficha::oauth::DEFAULT_REFRESH_MAX_LIFETIME,
             http: HttpSettings::default(),
+            tls: None,
         }
     }
 }
@@ -175,7 +179,7 @@ pub fn config(db_url: &str, key_dir: PathBuf, opts: &Options) -> Config {
         capture_capacity: ficha::sandbox::DEFAULT_CAPTURE_CAPACITY,
         http: opts.http,
         log_json: false,
-        tls: None,
+        tls: opts.tls.clone(),
         audit_retention_days: ficha::audit::DEFAULT_RETENTION_DAYS,
     }
 }
@@ -250,7 +254,7 @@ impl TestApp {
             Application::build_with_clock(config(&self.db_url, self.key_dir.clone(), opts), clock)
                 .await?;
         self.port = application.port();
-        self.base = format!("http://127.0.0.1:{}", self.port);
+        self.base = application.base_url();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.stop = Some(tx);
         self.server = Some(tokio::spawn(application.run_until(async move {

@@ -35,4 +35,5 @@ mod props;
 mod revoke;
 mod sandbox;
 mod store_contract;
+mod tls;
 mod token;
