@@ -279,7 +279,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let audit = self.state.audit.clone();
         let store = self.state.store.clone();
-        let reloads = tokio::spawn(reload_on_hangup(
+        let reloads = tokio::spawn(crate::http::tls::reload_on_hangup(
             self.tls.clone(),
             self.state.metrics.clone(),
             self.state.clock.clone(),
@@ -308,37 +308,6 @@ impl Application {
         self.sync.abort();
         Ok(())
     }
-}
-
-/// Reloads the TLS pair on each SIGHUP. Without TLS there is nothing to
-/// reload, and the signal is noted rather than ending the server (its
-/// default action), so `systemctl reload` is harmless either way.
-async fn reload_on_hangup(
-    tls: Option<Arc<TlsCerts>>,
-    metrics: Arc<Metrics>,
-    clock: Arc<dyn Clock>,
-) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP: TLS reload is unavailable");
-                return;
-            }
-        };
-        while hangups.recv().await.is_some() {
-            match &tls {
-                Some(certs) => {
-                    certs.reload_logged(clock.now(), &metrics);
-                }
-                None => tracing::info!("SIGHUP: TLS is off, nothing to reload"),
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    drop((tls, metrics, clock));
 }
 
 async fn shutdown_signal() {

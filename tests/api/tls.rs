@@ -6,9 +6,10 @@
 
 #[path = "tls/pki.rs"]
 mod pki;
+#[path = "tls/served.rs"]
+mod served;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use ficha::http::tls::TlsPaths;
@@ -18,9 +19,9 @@ use tempfile::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use self::pki::{client_config, connect, get, reqwest_with, served_cert, Ca, Leaf};
+use self::served::Served;
 use crate::helpers::{
-    drop_database, eventually, fresh_database, metric_in, run_cli, system_now, terminate,
-    verify_with_jwks, Backend, Options, TestApp,
+    eventually, run_cli, system_now, verify_with_jwks, Backend, Options, TestApp,
 };
 
 fn paths_in(dir: &TempDir) -> TlsPaths {
@@ -229,98 +230,6 @@ async fn plain_http_and_silence_on_the_tls_port_are_closed_and_serving_goes_on()
     app.cleanup().await;
 }
 
-/// A `ficha serve` process speaking TLS, its stderr kept in a file.
-struct Served {
-    child: Child,
-    port: u16,
-    base: String,
-    stderr: std::path::PathBuf,
-    db_url: String,
-}
-
-impl Served {
-    async fn start(dir: &TempDir, paths: &TlsPaths) -> Option<Served> {
-        let db_url = fresh_database(Backend::from_env(), dir).await?;
-        let stderr = dir.path().join("stderr.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ficha"))
-            .args(["serve", "--sandbox", "--bind", "127.0.0.1:0", "--tls-cert"])
-            .arg(&paths.cert)
-            .arg("--tls-key")
-            .arg(&paths.key)
-            .env("FICHA_DATABASE_URL", &db_url)
-            .env("FICHA_KEY_DIR", dir.path().join("keys"))
-            .env_remove("FICHA_CONFIG")
-            .env_remove("FICHA_KEK")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("ficha exited before listening")
-                .unwrap();
-            if let Some(base) = line.strip_prefix("ficha listening on ") {
-                break base.trim().to_owned();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let port = base.rsplit(':').next().unwrap().parse().unwrap();
-        assert!(base.starts_with("https://127.0.0.1:"), "{base}");
-        Some(Served {
-            child,
-            port,
-            base,
-            stderr,
-            db_url,
-        })
-    }
-
-    fn hangup(&self) {
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap()
-    }
-
-    /// Waits for the log to say `what` `times` times.
-    async fn logged(&self, what: &str, times: usize) {
-        let said = eventually(Duration::from_secs(10), || async {
-            self.log().matches(what).count() >= times
-        })
-        .await;
-        assert!(said, "{what:?} not logged {times} time(s): {}", self.log());
-    }
-
-    async fn reloads(&self, ca: &Ca, result: &str) -> u64 {
-        let text = reqwest_with(ca)
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metric_in(
-            &text,
-            &format!("ficha_tls_reloads_total{{result=\"{result}\"}}"),
-        )
-    }
-
-    async fn stop(mut self) -> String {
-        assert!(terminate(&mut self.child).success());
-        drop_database(&self.db_url).await;
-        self.log()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_swaps_the_certificate_for_new_connections_and_open_ones_go_on() {
     let dir = TempDir::new().unwrap();
@@ -328,7 +237,7 @@ async fn sighup_swaps_the_certificate_for_new_connections_and_open_ones_go_on() 
     let ca = Ca::new("ficha test CA");
     let first = ca.issue("first");
     first.write(&paths);
-    let Some(served) = Served::start(&dir, &paths).await else {
+    let Some(served) = Served::start(&dir, Some(&paths)).await else {
         return;
     };
     let config = || client_config(&[&ca], rustls::DEFAULT_VERSIONS);
@@ -352,7 +261,7 @@ async fn sighup_swaps_the_certificate_for_new_connections_and_open_ones_go_on() 
     assert_eq!(get(&mut open, "/.well-known/jwks.json").await.0, 200);
     assert_eq!(served_cert(&open), first.der);
     served.logged("TLS certificate reloaded", 1).await;
-    assert_eq!(served.reloads(&ca, "ok").await, 1);
+    assert_eq!(served.reloads(&reqwest_with(&ca), "ok").await, 1);
 
     let log = served.stop().await;
     assert!(log.contains("CN=second"), "{log}");
@@ -367,7 +276,7 @@ async fn a_bad_pair_on_sighup_is_logged_once_and_the_old_one_kept() {
     let ca = Ca::new("ficha test CA");
     let first = ca.issue("first");
     first.write(&paths);
-    let Some(served) = Served::start(&dir, &paths).await else {
+    let Some(served) = Served::start(&dir, Some(&paths)).await else {
         return;
     };
     let still_first = || async {
@@ -390,7 +299,7 @@ async fn a_bad_pair_on_sighup_is_logged_once_and_the_old_one_kept() {
     served.hangup();
     served.logged("TLS reload failed", 2).await;
     still_first().await;
-    assert_eq!(served.reloads(&ca, "failed").await, 2);
+    assert_eq!(served.reloads(&reqwest_with(&ca), "failed").await, 2);
 
     let log = served.stop().await;
     let failures: Vec<&str> = log
@@ -404,6 +313,26 @@ async fn a_bad_pair_on_sighup_is_logged_once_and_the_old_one_kept() {
     );
     assert!(failures[1].contains("does not match"), "{log}");
     assert!(!log.contains("PRIVATE KEY"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_without_tls_is_noted_and_serving_goes_on() {
+    let dir = TempDir::new().unwrap();
+    let Some(served) = Served::start(&dir, None).await else {
+        return;
+    };
+    served.hangup();
+    served
+        .logged("SIGHUP: TLS is off, nothing to reload", 1)
+        .await;
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/health", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    served.stop().await;
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
 use super::Metrics;
+use crate::oauth::Clock;
 
 pub use load::{load_pair, LoadedPair, TlsPaths};
 
@@ -100,4 +101,35 @@ impl TlsCerts {
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
+}
+
+/// Reloads the TLS pair on each SIGHUP. Without TLS there is nothing to
+/// reload, and the signal is noted rather than ending the server (its
+/// default action), so `systemctl reload` is harmless either way.
+pub async fn reload_on_hangup(
+    tls: Option<Arc<TlsCerts>>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: TLS reload is unavailable");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match &tls {
+                Some(certs) => {
+                    certs.reload_logged(clock.now(), &metrics);
+                }
+                None => tracing::info!("SIGHUP: TLS is off, nothing to reload"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop((tls, metrics, clock));
 }
