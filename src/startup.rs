@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::{AuditTrail, DEFAULT_AUDIT_CAPACITY};
 use crate::config::Config;
-use crate::http::tls::TlsCerts;
+use crate::http::tls::{Hangups, TlsCerts};
 use crate::http::{self, AppState, HttpSettings, Metrics, Shared};
 use crate::keys::{Alg, ClaimsKeys, KeyRing, KeyRingHandle, KeyState, KeyVault};
 use crate::oauth::{Authenticator, Clock, Denylist, Mode, Policy, TokenService, TokenVerifier};
@@ -25,6 +25,7 @@ pub struct Application {
     addr: SocketAddr,
     scheme: &'static str,
     tls: Option<Arc<TlsCerts>>,
+    hangups: Hangups,
     state: AppState,
     http: HttpSettings,
     sync: JoinHandle<()>,
@@ -241,6 +242,7 @@ impl Application {
             addr,
             scheme: config.scheme(),
             tls,
+            hangups: Hangups::listen(),
             state,
             http: config.http,
             sync,
@@ -276,10 +278,11 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests;
     /// SIGHUP reloads the TLS pair. Buffered audit records are written
     /// before it returns.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         let audit = self.state.audit.clone();
         let store = self.state.store.clone();
         let reloads = tokio::spawn(crate::http::tls::reload_on_hangup(
+            std::mem::take(&mut self.hangups),
             self.tls.clone(),
             self.state.metrics.clone(),
             self.state.clock.clone(),

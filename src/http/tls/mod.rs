@@ -103,33 +103,57 @@ impl TlsCerts {
     }
 }
 
+/// SIGHUPs received from the moment [`Hangups::listen`] ran; the default
+/// value catches none.
+#[derive(Debug, Default)]
+pub struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// Starts catching SIGHUP. Called before the server says it listens:
+    /// a SIGHUP's default action ends the process, so one sent as soon as
+    /// the address is printed must already find the handler in place.
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signal = signal(SignalKind::hangup())
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "cannot catch SIGHUP: TLS reload is unavailable");
+                })
+                .ok();
+            Hangups { signal }
+        }
+        #[cfg(not(unix))]
+        Hangups::default()
+    }
+
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            return signal.recv().await.is_some();
+        }
+        std::future::pending().await
+    }
+}
+
 /// Reloads the TLS pair on each SIGHUP. Without TLS there is nothing to
 /// reload, and the signal is noted rather than ending the server (its
 /// default action), so `systemctl reload` is harmless either way.
 pub async fn reload_on_hangup(
+    mut hangups: Hangups,
     tls: Option<Arc<TlsCerts>>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
 ) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP: TLS reload is unavailable");
-                return;
+    while hangups.next().await {
+        match &tls {
+            Some(certs) => {
+                certs.reload_logged(clock.now(), &metrics);
             }
-        };
-        while hangups.recv().await.is_some() {
-            match &tls {
-                Some(certs) => {
-                    certs.reload_logged(clock.now(), &metrics);
-                }
-                None => tracing::info!("SIGHUP: TLS is off, nothing to reload"),
-            }
+            None => tracing::info!("SIGHUP: TLS is off, nothing to reload"),
         }
     }
-    #[cfg(not(unix))]
-    drop((tls, metrics, clock));
 }
