@@ -415,6 +415,33 @@ async fn config_check_loads_the_pair_as_serve_does() {
     assert_eq!(v["config"]["tls_cert"], paths.cert.to_str().unwrap());
     assert_eq!(v["config"]["issuer"], "https://127.0.0.1:8080");
 
+    // The config file's `tls_cert` and `FICHA_TLS_KEY` make a pair too.
+    ca.issue("from the file").write(&paths);
+    let file = dir.path().join("ficha.toml");
+    std::fs::write(
+        &file,
+        format!("tls_cert = {:?}\n", paths.cert.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ficha"))
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "config",
+            "check",
+            "--sandbox",
+        ])
+        .env("FICHA_DATABASE_URL", &db)
+        .env("FICHA_KEY_DIR", &keys)
+        .env("FICHA_TLS_KEY", &paths.key)
+        .env_remove("FICHA_CONFIG")
+        .env_remove("FICHA_KEK")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("CN=from the file"), "{text}");
+
     // Half a pair is refused outright.
     let out = run_cli(
         &db,
