@@ -99,6 +99,9 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// `completions SHELL` and the hidden `man DIR`.
+    #[command(flatten)]
+    Docs(crate::completions::DocsCommand),
 }
 
 /// `ficha config ...`.
@@ -666,6 +669,7 @@ pub async fn run(cmd: &Command, config: &Config, json_out: bool) -> anyhow::Resu
         Command::Config(ConfigCommand::Check(_)) => {
             crate::check::run(Ok(config.clone()), json_out, now).await
         }
+        Command::Docs(d) => crate::completions::run(d),
         Command::Migrate => {
             // `connect` applies the migrations.
             open().await?;

@@ -24,6 +24,10 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Docs(docs) = &cli.command {
+        // Generated from the clap definition alone: no configuration needed.
+        return ficha::completions::run(docs);
+    }
     if let Command::Config(ConfigCommand::Check(_)) = &cli.command {
         // A configuration that does not load is a finding, not a crash.
         let now = ficha::oauth::SystemClock.now();

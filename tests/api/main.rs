@@ -11,6 +11,7 @@ mod auth_verify;
 mod binding;
 mod cli;
 mod cluster;
+mod completions;
 mod config_check;
 mod config_file;
 mod crash;
