@@ -13,6 +13,7 @@ mod cli;
 mod cluster;
 mod config_check;
 mod config_file;
+mod console;
 mod crash;
 mod dialects;
 mod edge;
