@@ -103,7 +103,7 @@ impl RequestLog {
         }
         // Published under the lock, so that a subscriber sees each request
         // either in its backlog or on the feed, never both nor neither.
-        self.feed.publish(request.clone());
+        self.feed.publish(&request);
         entries.ring.push_back(request);
     }
 

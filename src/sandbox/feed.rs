@@ -43,10 +43,11 @@ pub struct Subscription {
 }
 
 impl Feed {
-    /// Sends a request to every reader; none listening is not an error.
-    pub(super) fn publish(&self, request: CapturedRequest) {
+    /// Sends a copy of a request to every reader; with none listening
+    /// (the usual case) nothing is copied.
+    pub(super) fn publish(&self, request: &CapturedRequest) {
         if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(Arc::new(request));
+            let _ = self.tx.send(Arc::new(request.clone()));
         }
     }
 

@@ -39,18 +39,6 @@ const DATA_MARKER: &str = "<!--console-data-->";
 const SCRIPT_MARKER: &str = "{console.js}";
 const STYLE_MARKER: &str = "{console.css}";
 
-/// One of each fault kind, as the form offers them (`delay:` takes its
-/// milliseconds from another field).
-const FAULT_KINDS: [FaultKind; 7] = [
-    FaultKind::Status(429),
-    FaultKind::Status(500),
-    FaultKind::Status(503),
-    FaultKind::MalformedJson,
-    FaultKind::ExpiredToken,
-    FaultKind::WrongKid,
-    FaultKind::BadSignature,
-];
-
 /// `GET /sandbox/console`: the page.
 #[utoipa::path(
     get,
@@ -71,7 +59,7 @@ pub async fn page(State(state): State<AppState>) -> Answer {
         },
         "origin_marker": ORIGIN,
         "dialects": start::dialects(&state.dialects),
-        "fault_kinds": FAULT_KINDS.map(|k| k.to_string()),
+        "fault_kinds": FaultKind::FIXED.map(|k| k.to_string()),
         "max_delay_ms": crate::sandbox::MAX_DELAY_MS,
     });
     // A JSON data block: never run as script, so the policy allows it.
