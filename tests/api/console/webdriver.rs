@@ -30,15 +30,42 @@ pub fn find_browser() -> Option<(PathBuf, PathBuf)> {
 /// when it is dropped.
 pub struct Browser {
     driver: Child,
+    port: u16,
     http: reqwest::Client,
+    /// The session's URL.
     session: String,
+    quit: bool,
 }
 
 impl Drop for Browser {
+    /// A test that fails before [`Browser::quit`] still closes chromium:
+    /// killing only chromedriver would leave the browser running.
     fn drop(&mut self) {
+        if !self.quit && !self.session.is_empty() {
+            let path = self
+                .session
+                .split_once("/session/")
+                .map(|(_, id)| format!("/session/{id}"))
+                .unwrap_or_default();
+            let _ = blocking_delete(self.port, &path);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// `DELETE path` to chromedriver, without an async runtime (from `Drop`).
+fn blocking_delete(port: u16, path: &str) -> std::io::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(())
 }
 
 impl Browser {
@@ -58,8 +85,10 @@ impl Browser {
         let base = format!("http://127.0.0.1:{port}");
         let mut browser = Browser {
             driver,
+            port,
             http,
             session: String::new(),
+            quit: false,
         };
         let ready = crate::helpers::eventually(Duration::from_secs(20), || async {
             match browser.http.get(format!("{base}/status")).send().await {
@@ -182,8 +211,9 @@ impl Browser {
         log.as_array().cloned().unwrap_or_default()
     }
 
-    pub async fn quit(self) {
+    pub async fn quit(mut self) {
         self.session("DELETE", "", Value::Null).await;
+        self.quit = true;
     }
 }
 
