@@ -87,7 +87,7 @@ TOML
 #
 # GET /sandbox/requests/stream is left out: an event stream never ends by
 # design (until the server stops), and schemathesis reads every answer
-# whole, so each call would only time out. tests/api/console.rs checks that
+# whole, so each call would only time out. tests/api/console/stream.rs checks that
 # operation against its document instead: status, content type, the
 # events' format, the 400 for a bad `limit`.
 status=0
