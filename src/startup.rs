@@ -188,7 +188,10 @@ impl Application {
         let sandbox = if production {
             None
         } else {
-            let sandbox = Arc::new(Sandbox::new(config.capture_capacity));
+            let sandbox = Arc::new(Sandbox::new(
+                config.capture_capacity,
+                config.http.idle_timeout,
+            ));
             sandbox.faults.replace(
                 store
                     .list_faults()
@@ -300,6 +303,15 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let sandbox = self.state.sandbox.clone();
+        let stop = async move {
+            stop.await;
+            // Open request streams never finish on their own; the drain
+            // below waits for every response to end.
+            if let Some(sandbox) = sandbox {
+                sandbox.requests.close();
+            }
+        };
         let app = http::router(self.state);
         match &self.tls {
             Some(certs) => {

@@ -84,12 +84,19 @@ TOML
 
 # Run from the temp dir: schemathesis keeps a cache (.schemathesis/) in
 # its working directory.
+#
+# GET /sandbox/requests/stream is left out: an event stream never ends by
+# design (until the server stops), and schemathesis reads every answer
+# whole, so each call would only time out. tests/api/console/stream.rs checks that
+# operation against its document instead: status, content type, the
+# events' format, the 400 for a bad `limit`.
 status=0
 tests_dir="$PWD/tests"
 cd "$work"
 SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$tests_dir${PYTHONPATH:+:$PYTHONPATH}" \
 "${st[@]}" --config-file "$work/schemathesis.toml" --no-color run "$base/openapi.json" \
   --checks "${SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance}" \
+  --exclude-path /sandbox/requests/stream \
   --max-examples "$max_examples" --seed "$seed" --workers 1 \
   --request-timeout 15 --report junit --report-dir "$work/report" || status=$?
 

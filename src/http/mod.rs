@@ -5,6 +5,7 @@
 //! from the routes as they are mounted.
 
 mod client_addr;
+mod console;
 pub mod dialect;
 pub mod errors;
 pub mod extractors;
@@ -80,7 +81,11 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
                 routes::sandbox::list_faults,
                 routes::sandbox::clear_faults
             ))
-            .routes(routes!(routes::sandbox::list_requests));
+            .routes(routes!(routes::sandbox::list_requests))
+            .routes(routes!(routes::stream::stream_requests))
+            .routes(routes!(console::page))
+            .routes(routes!(console::script))
+            .routes(routes!(console::style));
     }
     router
         .routes(with_fallback(

@@ -27,11 +27,19 @@ pub const METRICS: &str = "/metrics";
 pub const SANDBOX_FAULTS: &str = "/sandbox/faults";
 /// The sandbox's captured requests (sandbox mode only).
 pub const SANDBOX_REQUESTS: &str = "/sandbox/requests";
+/// The same, live, as Server-Sent Events (sandbox mode only).
+pub const SANDBOX_REQUESTS_STREAM: &str = "/sandbox/requests/stream";
+/// The sandbox console page (sandbox mode only).
+pub const SANDBOX_CONSOLE: &str = "/sandbox/console";
+/// The console's script.
+pub const SANDBOX_CONSOLE_SCRIPT: &str = "/sandbox/console/console.js";
+/// The console's style sheet.
+pub const SANDBOX_CONSOLE_STYLE: &str = "/sandbox/console/console.css";
 
 /// Every fixed route, whether or not this mode mounts it: a dialect
 /// configured at one would make the router panic at start-up in the mode
 /// that does.
-pub const FIXED: [&str; 11] = [
+pub const FIXED: [&str; 15] = [
     INTROSPECT,
     REVOKE,
     VERIFY,
@@ -43,6 +51,10 @@ pub const FIXED: [&str; 11] = [
     METRICS,
     SANDBOX_FAULTS,
     SANDBOX_REQUESTS,
+    SANDBOX_REQUESTS_STREAM,
+    SANDBOX_CONSOLE,
+    SANDBOX_CONSOLE_SCRIPT,
+    SANDBOX_CONSOLE_STYLE,
 ];
 
 /// Whether `path` belongs to a fixed route, so no dialect may take it.

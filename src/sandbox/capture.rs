@@ -9,6 +9,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::feed::{Feed, Subscription};
+
 /// What replaces a masked value.
 pub const MASK: &str = "***";
 
@@ -24,6 +26,9 @@ const MAX_HEADERS: usize = 64;
 /// One captured token request, already masked.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CapturedRequest {
+    /// Its number in this server's log, from 1, increasing: the stream's
+    /// event id. Assigned when the log stores it.
+    pub id: u64,
     /// When it arrived, unix seconds.
     pub time: i64,
     /// The dialect that served it.
@@ -55,7 +60,15 @@ pub struct CapturedRequest {
 #[derive(Debug)]
 pub struct RequestLog {
     capacity: usize,
-    entries: Mutex<VecDeque<CapturedRequest>>,
+    entries: Mutex<Entries>,
+    feed: Feed,
+}
+
+#[derive(Debug)]
+struct Entries {
+    ring: VecDeque<CapturedRequest>,
+    /// The id of the last request stored.
+    last_id: u64,
 }
 
 impl RequestLog {
@@ -63,7 +76,11 @@ impl RequestLog {
     pub fn new(capacity: usize) -> Self {
         RequestLog {
             capacity,
-            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            entries: Mutex::new(Entries {
+                ring: VecDeque::with_capacity(capacity.min(1024)),
+                last_id: 0,
+            }),
+            feed: Feed::default(),
         }
     }
 
@@ -72,24 +89,62 @@ impl RequestLog {
         self.capacity
     }
 
-    /// Appends a request, dropping the oldest when full.
-    pub fn push(&self, request: CapturedRequest) {
+    /// Appends a request with the next id, dropping the oldest when full,
+    /// and sends it to the live feed's readers.
+    pub fn push(&self, mut request: CapturedRequest) {
         if self.capacity == 0 {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        while entries.len() >= self.capacity {
-            entries.pop_front();
+        let mut entries = self.lock();
+        entries.last_id += 1;
+        request.id = entries.last_id;
+        while entries.ring.len() >= self.capacity {
+            entries.ring.pop_front();
         }
-        entries.push_back(request);
+        // Published under the lock, so that a subscriber sees each request
+        // either in its backlog or on the feed, never both nor neither.
+        self.feed.publish(&request);
+        entries.ring.push_back(request);
     }
 
     /// Up to `limit` requests, newest first, only `client`'s if given.
     pub fn recent(&self, client: Option<&str>, limit: usize) -> Vec<CapturedRequest> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        Self::newest(&self.lock(), client, limit, 0)
+    }
+
+    /// A live feed, and the backlog it follows: up to `limit` requests with
+    /// an id above `after`, only `client`'s if given, newest first.
+    pub fn subscribe(
+        &self,
+        client: Option<&str>,
+        limit: usize,
+        after: u64,
+    ) -> (Subscription, Vec<CapturedRequest>) {
+        let entries = self.lock();
+        let backlog = Self::newest(&entries, client, limit, after);
+        (self.feed.subscribe(), backlog)
+    }
+
+    /// Ends every live feed: the server is shutting down.
+    pub fn close(&self) {
+        self.feed.close();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn newest(
+        entries: &Entries,
+        client: Option<&str>,
+        limit: usize,
+        after: u64,
+    ) -> Vec<CapturedRequest> {
         entries
+            .ring
             .iter()
             .rev()
+            .take_while(|r| r.id > after)
             .filter(|r| client.is_none_or(|c| r.client_id.as_deref() == Some(c)))
             .take(limit)
             .cloned()
@@ -399,6 +454,7 @@ mod tests {
         let log = RequestLog::new(3);
         for i in 0..5 {
             log.push(CapturedRequest {
+                id: 0,
                 time: i,
                 dialect: "payvalida",
                 client_id: Some(if i % 2 == 0 { "a" } else { "b" }.into()),
@@ -417,5 +473,9 @@ mod tests {
         let a: Vec<i64> = log.recent(Some("a"), 10).iter().map(|r| r.time).collect();
         assert_eq!(a, [4, 2]);
         assert_eq!(log.recent(None, 1).len(), 1);
+        let ids: Vec<u64> = log.recent(None, 10).iter().map(|r| r.id).collect();
+        assert_eq!(ids, [5, 4, 3]);
+        let (_, after) = log.subscribe(Some("a"), 10, 3);
+        assert_eq!(after.iter().map(|r| r.id).collect::<Vec<_>>(), [5]);
     }
 }

@@ -51,6 +51,18 @@ pub enum Phase {
 }
 
 impl FaultKind {
+    /// One of each kind but `Delay`, whose milliseconds are the caller's:
+    /// what the console's form offers.
+    pub const FIXED: [FaultKind; 7] = [
+        FaultKind::Status(429),
+        FaultKind::Status(500),
+        FaultKind::Status(503),
+        FaultKind::MalformedJson,
+        FaultKind::ExpiredToken,
+        FaultKind::WrongKid,
+        FaultKind::BadSignature,
+    ];
+
     /// When this kind applies.
     pub fn phase(self) -> Phase {
         match self {

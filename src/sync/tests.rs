@@ -240,7 +240,7 @@ impl Harness {
         auth.mark_fresh(NOW);
         let denylist = Arc::new(Denylist::new(STALENESS));
         denylist.refresh(store.revoked_tokens(NOW).await.unwrap(), NOW);
-        let sandbox = Arc::new(Sandbox::new(8));
+        let sandbox = Arc::new(Sandbox::new(8, std::time::Duration::from_secs(60)));
         let poller = Poller::new(
             Caches {
                 store: store.clone(),

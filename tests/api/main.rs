@@ -14,6 +14,7 @@ mod cluster;
 mod completions;
 mod config_check;
 mod config_file;
+mod console;
 mod crash;
 mod dialects;
 mod edge;

@@ -5,5 +5,6 @@ pub mod health;
 pub mod introspect;
 pub mod revoke;
 pub mod sandbox;
+pub mod stream;
 pub mod token;
 pub mod verify;

@@ -20,7 +20,7 @@ use crate::oauth::{ClientId, StoreError};
 use crate::sandbox::{CapturedRequest, FaultKind, FaultRecord, FaultStatus, Sandbox};
 
 /// The requests `GET /sandbox/requests` returns when no `limit` is given.
-const DEFAULT_LIMIT: usize = 50;
+pub(crate) const DEFAULT_LIMIT: usize = 50;
 
 /// `POST /sandbox/faults`'s body, the JSON form of `ficha sandbox fault set`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -98,7 +98,7 @@ impl IntoResponse for Refusal {
 /// What a `/sandbox/*` handler answers.
 pub type Answer = Result<Response, Refusal>;
 
-fn invalid(description: impl std::fmt::Display) -> Refusal {
+pub(crate) fn invalid(description: impl std::fmt::Display) -> Refusal {
     Refusal::Invalid(description.to_string())
 }
 
@@ -117,7 +117,7 @@ fn unavailable(e: StoreError) -> Refusal {
     Refusal::Unavailable(e)
 }
 
-fn sandbox(state: &AppState) -> Result<&Sandbox, Refusal> {
+pub(crate) fn sandbox(state: &AppState) -> Result<&Sandbox, Refusal> {
     state.sandbox.as_deref().ok_or(Refusal::NotFound)
 }
 
@@ -133,7 +133,7 @@ async fn reload(state: &AppState, sb: &Sandbox) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn query_params(query: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn query_params(query: Option<&str>) -> Vec<(String, String)> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()

@@ -114,6 +114,7 @@ impl<'a> Hooks<'a> {
             return;
         };
         sandbox.requests.push(CapturedRequest {
+            id: 0,
             time: answered.time,
             dialect: self.dialect.name(),
             client_id: answered.client_id.map(|c| c.as_ref().to_owned()),
