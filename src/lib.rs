@@ -13,14 +13,13 @@
 //! - `sync` owns the change log and the poller that keeps every instance's
 //!   caches (clients, keys, denylist, faults) coherent with the database.
 //!   `startup` wires them into an [`startup::Application`], `cli` drives it,
-//!   `check` tells whether `serve` would start, `completions` writes shell
-//!   completions and man pages from the CLI's definition.
+//!   `check` tells whether `serve` would start (`cli::completions` writes
+//!   shell completions and man pages from the CLI's definition).
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod check;
 pub mod cli;
-pub mod completions;
 pub mod config;
 pub mod http;
 pub mod keys;

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, Subcommand};
 use clap_complete::Shell;
 
-use crate::cli::Cli;
+use super::Cli;
 
 /// The binary's name, as completions register it and man pages title it.
 const BIN_NAME: &str = "ficha";
