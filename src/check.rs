@@ -1,11 +1,9 @@
 //! `ficha config check`: what `serve` would refuse, found without changing
-//! anything. The configuration comes from the same [`Cli::config`] as
+//! anything. The configuration comes from the same [`Config::load`] as
 //! serve's; the database is opened without creating or migrating it (the
 //! SQLite file read-only, PostgreSQL in read-only transactions), and the
 //! keys are read, never generated. Each finding is one line; the effective
 //! configuration follows with secrets masked.
-//!
-//! [`Cli::config`]: crate::cli::Cli::config
 
 use serde::Serialize;
 use serde_json::json;
@@ -101,21 +99,14 @@ pub async fn run(config: anyhow::Result<Config>, json_out: bool, now: i64) -> an
 async fn check(config: &Config, now: i64, out: &mut Findings) {
     tls(config, now, out);
     let production = config.mode == Mode::Production;
-    let url = match (&config.database_url, production) {
-        (Some(url), _) => url.clone(),
-        (None, true) => {
-            out.error(
-                "database",
-                "production mode needs an explicit database: pass --database or set FICHA_DATABASE_URL (or use --sandbox)",
-            );
-            return;
-        }
-        (None, false) => crate::config::SANDBOX_DATABASE_URL.to_owned(),
+    let url = match config.database() {
+        Ok(url) => url,
+        Err(e) => return out.error("database", e.to_string()),
     };
-    let shown = mask_url(&url);
-    let (db, schema) = match store::open_unmigrated(&url, &config.pool).await {
+    let shown = mask_url(url);
+    let (db, schema) = match store::open_unmigrated(url, &config.pool).await {
         Ok(opened) => opened,
-        Err(e) if !production && url.starts_with("sqlite:") && !sqlite_exists(&url) => {
+        Err(e) if !production && url.starts_with("sqlite:") && !sqlite_exists(url) => {
             drop(e);
             out.ok(
                 "database",

@@ -58,14 +58,7 @@ impl Application {
             None => None,
         };
         let production = config.mode == Mode::Production;
-        let url = match (&config.database_url, production) {
-            (Some(url), _) => url.clone(),
-            (None, true) => anyhow::bail!(
-                "production mode needs an explicit database: pass --database or set FICHA_DATABASE_URL (or use --sandbox)"
-            ),
-            (None, false) => crate::config::SANDBOX_DATABASE_URL.to_owned(),
-        };
-        let store = crate::store::connect(&url, &config.pool).await?;
+        let store = crate::store::connect(config.database()?, &config.pool).await?;
         let vault = KeyVault::new(&config.key_dir, config.kek.clone());
         let now = clock.now();
 

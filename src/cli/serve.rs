@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::Config;
+use crate::config::{Config, DialectOverrides, Settings};
 use crate::startup::Application;
 
 /// `ficha serve`.
@@ -107,6 +107,50 @@ pub struct ServeArgs {
     /// The PEM private key (PKCS#8, SEC1 or PKCS#1) of --tls-cert.
     #[arg(long, env = "FICHA_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The flags (and the variables clap read for them) as config keys,
+    /// for [`Config::load`] to lay over the file.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let dialect_paths = self
+            .dialect_paths
+            .iter()
+            .map(|entry| {
+                let (name, path) = entry.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("--dialect-path takes NAME=PATH, not {entry:?}")
+                })?;
+                Ok((name.to_owned(), path.to_owned()))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Settings {
+            bind: self.bind.clone(),
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            log_format: self.log_format.clone(),
+            pool_max_connections: self.pool_max_connections,
+            pool_acquire_timeout_ms: self.pool_acquire_timeout_ms,
+            sync_interval_ms: self.sync_interval_ms,
+            client_cache_size: self.client_cache_size,
+            throttle_client_per_minute: self.throttle_client_per_minute,
+            throttle_address_per_minute: self.throttle_address_per_minute,
+            hash_concurrency: self.hash_concurrency,
+            hash_queue_size: self.hash_queue_size,
+            // One comma-separated entry: the file's list is joined the same way.
+            trusted_proxies: self.trusted_proxies.clone().map(|p| vec![p]),
+            refresh_token_ttl_secs: self.refresh_token_ttl_secs,
+            refresh_token_max_lifetime_secs: self.refresh_token_max_lifetime_secs,
+            sandbox_capture_size: self.sandbox_capture_size,
+            http_header_timeout_secs: self.http_header_timeout_secs,
+            http_idle_timeout_secs: self.http_idle_timeout_secs,
+            max_connections: self.max_connections,
+            audit_retention_days: self.audit_retention_days,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            dialect_paths: DialectOverrides(dialect_paths),
+            ..Settings::default()
+        })
+    }
 }
 
 /// Serves with `config` until SIGINT or SIGTERM.

@@ -33,6 +33,16 @@ pub enum TokenCommand {
     },
 }
 
+impl TokenCommand {
+    /// Whether the command can run without a database (`--jwks`), so none
+    /// is assumed.
+    pub fn offline(&self) -> bool {
+        match self {
+            TokenCommand::Verify { jwks, .. } => jwks.is_some(),
+        }
+    }
+}
+
 /// Runs a `token` command.
 pub async fn run(cmd: &TokenCommand, config: &Config, now: i64) -> anyhow::Result<()> {
     match cmd {
@@ -81,7 +91,7 @@ async fn verify(args: &VerifyArgs<'_>, config: &Config, now: i64) -> anyhow::Res
             )
         }
         None => {
-            let store = store::connect(config.database_url_or_default(), &config.pool).await?;
+            let store = store::connect(config.database()?, &config.pool).await?;
             let ring = KeyRing::load_public(&*store).await?;
             (ring, Some(store), None)
         }

@@ -69,6 +69,10 @@ const KEYS: &[(&str, &[&str])] = &[
     ("max_connections = 99", &["--max-connections", "99"]),
     ("audit_retention_days = 9", &["--audit-retention-days", "9"]),
     (
+        "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"",
+        &["--tls-cert", "c.pem", "--tls-key", "k.pem"],
+    ),
+    (
         "[dialect_paths]\nnequi = \"off\"",
         &["--dialect-path", "nequi=off"],
     ),
@@ -101,6 +105,48 @@ fn every_config_file_key_is_honoured_as_its_flag_is() {
     let from_file = config_of(&["--config", file.to_str().unwrap()]);
     assert!(from_file.contains("kek: Some("), "{from_file}");
     assert!(!defaults.contains("kek: Some("));
+}
+
+#[test]
+fn the_database_assumed_when_none_is_named() {
+    let config = |args: &[&str]| {
+        let mut all = vec!["ficha"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap().config().unwrap()
+    };
+    let sandbox_db = Some("sqlite://data/ficha.db".to_owned());
+    // A sandbox, and the commands run beside it, use the sandbox's file.
+    assert_eq!(config(&["serve", "--sandbox"]).database_url, sandbox_db);
+    assert_eq!(
+        config(&["config", "check", "--sandbox"]).database_url,
+        sandbox_db
+    );
+    assert_eq!(config(&["client", "list"]).database_url, sandbox_db);
+    assert_eq!(config(&["token", "verify", "t"]).database_url, sandbox_db);
+    // Production must name one; a verifier with a remote JWKS needs none.
+    let production = config(&["serve"]);
+    assert_eq!(production.database_url, None);
+    let err = production.database().unwrap_err().to_string();
+    assert!(err.contains("explicit database"), "{err}");
+    let jwks = [
+        "token",
+        "verify",
+        "t",
+        "--jwks",
+        "http://h/.well-known/jwks.json",
+    ];
+    assert_eq!(config(&jwks).database_url, None);
+    // A named one always wins.
+    for args in [
+        &["serve"][..],
+        &["serve", "--sandbox"],
+        &["key", "list"],
+        &jwks,
+    ] {
+        let mut named = vec!["--database", "sqlite://named.db"];
+        named.extend_from_slice(args);
+        assert_eq!(config(&named).database().unwrap(), "sqlite://named.db");
+    }
 }
 
 #[test]
