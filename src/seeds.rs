@@ -6,11 +6,10 @@ use std::collections::BTreeSet;
 
 use secrecy::SecretString;
 
-use crate::cli::new_client;
 use crate::keys::Alg;
 use crate::oauth::{
-    hash_secret, parse_audiences, verify_secret, AuthMethod, ClientId, ClientStore, GrantType,
-    ScopeSet, User, UserStore, Username, ANY_AUDIENCE,
+    hash_secret, parse_audiences, verify_secret, AuthMethod, Client, ClientId, ClientStore,
+    GrantType, ScopeSet, User, UserStore, Username, ANY_AUDIENCE,
 };
 use crate::store::Store;
 
@@ -121,7 +120,7 @@ pub async fn ensure(store: &dyn ClientStore, now: i64) -> anyhow::Result<Vec<See
         }
         let scopes = ScopeSet::parse(seed.scopes).map_err(|e| anyhow::anyhow!("{e}"))?;
         let secret: SecretString = seed.secret.to_owned().into();
-        let mut client = new_client(id, scopes, &secret, now)?;
+        let mut client = Client::new(id, scopes, &secret, now)?;
         client.name = Some(format!("{} sandbox seed", seed.dialect));
         // SPEC §5: each seed speaks its own provider's dialect only.
         client.dialects = BTreeSet::from([seed.dialect.to_owned()]);

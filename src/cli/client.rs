@@ -10,7 +10,7 @@ use super::output::{client_json, client_text, print};
 use crate::keys::Alg;
 use crate::oauth::{
     self, parse_audiences, parse_list, AuthMethod, Client, ClientId, GrantType, ScopeSet,
-    StoreError, StoredSecret,
+    StoreError,
 };
 use crate::store::Store;
 
@@ -204,39 +204,6 @@ fn store_err(e: StoreError, id: &ClientId) -> anyhow::Error {
     }
 }
 
-/// Builds a new client record with a hashed secret.
-pub fn new_client(
-    id: ClientId,
-    scopes: ScopeSet,
-    secret: &SecretString,
-    now: i64,
-) -> anyhow::Result<Client> {
-    Ok(Client {
-        id,
-        name: None,
-        scopes,
-        default_scopes: None,
-        ttl: None,
-        audience: None,
-        allowed_audiences: BTreeSet::new(),
-        grants: BTreeSet::from([GrantType::ClientCredentials]),
-        auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
-        dialects: BTreeSet::from([oauth::DEFAULT_DIALECT.to_owned()]),
-        alg: Alg::Es256,
-        can_introspect: false,
-        enabled: true,
-        created_at: now,
-        updated_at: now,
-        secrets: vec![StoredSecret {
-            id: 0,
-            phc: oauth::hash_secret(secret)?,
-            created_at: now,
-            expires_at: None,
-            last_used_at: None,
-        }],
-    })
-}
-
 /// Runs a `client` command.
 pub async fn run(
     cmd: &ClientCommand,
@@ -272,7 +239,7 @@ pub async fn run(
                 }
                 None => oauth::generate_secret(),
             };
-            let mut client = new_client(id.clone(), parse_scopes(scopes)?, &secret, now)?;
+            let mut client = Client::new(id.clone(), parse_scopes(scopes)?, &secret, now)?;
             client.can_introspect = *introspect;
             apply_attrs(&mut client, attrs)?;
             let public = client.auth_methods.iter().all(|m| *m == AuthMethod::None);

@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 
 pub use self::audit::AuditCommand;
 pub use self::check::ConfigCommand;
-pub use self::client::{new_client, parse_dialects, ClientAttrs, ClientCommand};
+pub use self::client::{parse_dialects, ClientAttrs, ClientCommand};
 pub use self::completions::DocsCommand;
 pub use self::key::KeyCommand;
 pub use self::sandbox::{FaultCommand, SandboxCommand};

@@ -6,8 +6,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use rand::distributions::{Alphanumeric, DistString};
+use secrecy::SecretString;
 
 use super::scope::ScopeSet;
+use super::secret::hash_secret;
 
 /// A client identifier: one or more RFC 6749 VSCHARs (`%x20-7E`), at most 255.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +53,7 @@ pub struct InvalidValue(pub &'static str);
 
 /// A newly generated client secret: 43 alphanumeric characters, about 256
 /// bits of entropy, in an alphabet where both Basic readings coincide.
-pub fn generate_secret() -> secrecy::SecretString {
+pub fn generate_secret() -> SecretString {
     Alphanumeric
         .sample_string(&mut rand::thread_rng(), 43)
         .into()
@@ -218,6 +220,41 @@ pub const DEFAULT_DIALECT: &str = "payvalida";
 pub const ANY_AUDIENCE: &str = "*";
 
 impl Client {
+    /// A new, enabled client with the defaults SPEC §4 gives a registered
+    /// client (client_credentials over Basic, the default dialect, ES256)
+    /// and one secret, stored as its argon2 hash.
+    pub fn new(
+        id: ClientId,
+        scopes: ScopeSet,
+        secret: &SecretString,
+        now: i64,
+    ) -> anyhow::Result<Client> {
+        Ok(Client {
+            id,
+            name: None,
+            scopes,
+            default_scopes: None,
+            ttl: None,
+            audience: None,
+            allowed_audiences: BTreeSet::new(),
+            grants: BTreeSet::from([GrantType::ClientCredentials]),
+            auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
+            dialects: BTreeSet::from([DEFAULT_DIALECT.to_owned()]),
+            alg: crate::keys::Alg::Es256,
+            can_introspect: false,
+            enabled: true,
+            created_at: now,
+            updated_at: now,
+            secrets: vec![StoredSecret {
+                id: 0,
+                phc: hash_secret(secret)?,
+                created_at: now,
+                expires_at: None,
+                last_used_at: None,
+            }],
+        })
+    }
+
     /// The scopes granted when a request does not name any (RFC 6749 §3.3).
     pub fn default_scope(&self) -> &ScopeSet {
         self.default_scopes.as_ref().unwrap_or(&self.scopes)
@@ -255,6 +292,28 @@ mod tests {
         assert!(ClientId::parse("").is_err());
         assert!(ClientId::parse("tab\t").is_err());
         assert!(ClientId::parse("ñandú").is_err());
+    }
+
+    #[test]
+    fn a_new_client_takes_the_defaults_and_keeps_only_its_secrets_hash() {
+        use secrecy::ExposeSecret;
+        let secret = generate_secret();
+        let id = ClientId::parse("shop").unwrap();
+        let c = Client::new(id.clone(), ScopeSet::parse("a b").unwrap(), &secret, 7).unwrap();
+        assert_eq!(c.id, id);
+        assert!(c.enabled && !c.can_introspect);
+        assert_eq!(c.grants, BTreeSet::from([GrantType::ClientCredentials]));
+        assert_eq!(
+            c.auth_methods,
+            BTreeSet::from([AuthMethod::ClientSecretBasic])
+        );
+        assert_eq!(c.dialects, BTreeSet::from([DEFAULT_DIALECT.to_owned()]));
+        assert_eq!(c.alg, crate::keys::Alg::Es256);
+        assert_eq!((c.created_at, c.updated_at), (7, 7));
+        assert_eq!(c.secrets.len(), 1);
+        let phc = &c.secrets[0].phc;
+        assert!(!phc.contains(secret.expose_secret()));
+        assert!(super::super::verify_secret(phc, &secret));
     }
 
     #[test]
