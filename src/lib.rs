@@ -12,9 +12,12 @@
 //! - `sandbox` holds the sandbox-only fault injection and request capture.
 //! - `sync` owns the change log and the poller that keeps every instance's
 //!   caches (clients, keys, denylist, faults) coherent with the database.
-//!   `startup` wires them into an [`startup::Application`], `cli` drives it,
-//!   `check` tells whether `serve` would start (`cli::completions` writes
-//!   shell completions and man pages from the CLI's definition).
+//!   `config` loads one [`config::Config`] (every default, the merge of
+//!   file, environment and flags); `startup` wires the rest into an
+//!   [`startup::Application`]; `check` tells whether `serve` would start.
+//!   `cli` parses the command line and drives them all (and writes shell
+//!   completions and man pages from its definition); nothing else imports
+//!   it.
 #![forbid(unsafe_code)]
 
 pub mod audit;
