@@ -2,7 +2,7 @@
 
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
-use super::backend::{map_err, placeholders, Backend, SqlStore, Value};
+use super::backend::{map_err, Backend, SqlStore, Value};
 use crate::audit::{AuditQuery, AuditRecord, AuditStore};
 use crate::oauth::StoreError;
 
@@ -68,7 +68,7 @@ where
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         for chunk in records.chunks(INSERT_CHUNK) {
             let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+                .map(|i| format!("({})", DB::placeholders(i * COLUMNS + 1, COLUMNS)))
                 .collect();
             // A batch retried after a commit whose answer was lost must not
             // fail on the rows that made it.

@@ -1,6 +1,7 @@
 //! What the shared queries need from a sqlx database, and the store type
 //! they are written against. SQLite and PostgreSQL accept the same SQL here
-//! (`$n` placeholders, `ON CONFLICT`, `RETURNING`), so every query is
+//! (`$n` placeholders, `ON CONFLICT`, `RETURNING`; long lists take
+//! [`Backend::placeholders`]), so every query is
 //! written once, in the file of its storage concern, as a method of
 //! [`SqlStore<DB>`] for any `DB` that meets the bounds below; each backend
 //! keeps only its own connection and migrations (`sqlite.rs`,
@@ -21,6 +22,11 @@ pub trait Backend: Database {
     /// The rows a statement changed (sqlx has it per driver, not on
     /// [`Database::QueryResult`]).
     fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// `n` placeholders, comma-separated, for the parameters `first ..
+    /// first + n` of a statement whose only parameters they are and whose
+    /// length is known only at run time (an id list, a batch of rows).
+    fn placeholders(first: usize, n: usize) -> String;
 }
 
 /// A Rust type a backend both binds and reads. Its supertraits are implied
@@ -60,12 +66,11 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// `n` numbered placeholders from `$first` on, comma-separated, for a list
-/// whose length is known only at run time (both backends number them
-/// `$n`). sqlx's `QueryBuilder` would number them too, but its arguments'
-/// lifetime cannot be shortened for a generic database, so the builder
-/// could never be dropped after use.
-pub(crate) fn placeholders(first: usize, n: usize) -> String {
+/// `$first, $first+1, ...`: PostgreSQL's placeholders. sqlx's
+/// `QueryBuilder` would number them too, but its arguments' lifetime cannot
+/// be shortened for a generic database, so the builder could never be
+/// dropped after use.
+pub(crate) fn numbered_placeholders(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

@@ -17,6 +17,10 @@ impl Backend for sqlx::Postgres {
     fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
         done.rows_affected()
     }
+
+    fn placeholders(first: usize, n: usize) -> String {
+        super::backend::numbered_placeholders(first, n)
+    }
 }
 
 impl SqlStore<sqlx::Postgres> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
-use super::backend::{map_err, placeholders, Backend, SqlStore, Value};
+use super::backend::{map_err, Backend, SqlStore, Value};
 use crate::oauth::{ClientId, StoreError, StoredSecret};
 use crate::sync::Change;
 
@@ -51,7 +51,7 @@ where
             let sql = format!(
                 "SELECT id, client_id, phc, created_at, expires_at, last_used_at \
                  FROM client_secrets WHERE client_id IN ({}) ORDER BY id DESC",
-                placeholders(1, chunk.len())
+                DB::placeholders(1, chunk.len())
             );
             let mut query = sqlx::query_as::<DB, SecretRow>(&sql);
             for id in chunk {
