@@ -6,6 +6,7 @@
 //! wait in the buffer; what overflows it is dropped and counted, never
 //! waited for. A record holds a token's identifiers, never the token.
 
+mod entry;
 mod query;
 mod trail;
 mod writer;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::oauth::StoreError;
 
+pub use entry::{AuditEntry, EntryFields};
 pub use query::{parse_time, AuditQuery};
 pub use trail::{AuditStats, AuditTrail, DEFAULT_AUDIT_CAPACITY};
 pub use writer::run_writer;
@@ -22,7 +24,8 @@ pub use writer::run_writer;
 /// Rows are kept this many days unless configured otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 
-/// One issued token, as the trail keeps it.
+/// One issued token, as `audit list` reads it (the buffer keeps it
+/// packed, as an [`AuditEntry`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
     /// The token's `jti`.
@@ -49,7 +52,7 @@ pub struct AuditRecord {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Inserts a batch in one transaction (a `jti` already there is kept).
-    async fn insert_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
+    async fn insert_audit(&self, records: &[AuditEntry]) -> Result<(), StoreError>;
     /// Deletes the rows of tokens issued before `before`; returns how many.
     async fn prune_audit(&self, before: i64) -> Result<u64, StoreError>;
     /// The rows matching `query`, newest first.

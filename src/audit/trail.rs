@@ -1,13 +1,13 @@
 //! The bounded buffer between the token endpoint and the audit writer.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::AuditRecord;
+use super::AuditEntry;
 
-/// Records the buffer holds at most (about 300 bytes each): a minute of a
-/// busy instance's tokens, or a database outage of that long.
+/// Records the buffer holds at most (about 130 bytes each, packed): a
+/// second or two of a busy instance's tokens, or a longer database outage
+/// of a quieter one.
 pub const DEFAULT_AUDIT_CAPACITY: usize = 65_536;
 
 /// Counters the metrics endpoint shows.
@@ -25,7 +25,7 @@ pub struct AuditStats {
 /// the trail is off (`audit_retention_days = 0`).
 #[derive(Debug)]
 pub struct AuditTrail {
-    buffer: Mutex<VecDeque<AuditRecord>>,
+    buffer: Mutex<Vec<AuditEntry>>,
     capacity: usize,
     enabled: bool,
     dropped: AtomicU64,
@@ -37,7 +37,7 @@ impl AuditTrail {
     /// A trail buffering at most `capacity` records.
     pub fn new(capacity: usize) -> Self {
         AuditTrail {
-            buffer: Mutex::new(VecDeque::new()),
+            buffer: Mutex::new(Vec::new()),
             capacity: capacity.max(1),
             enabled: true,
             dropped: AtomicU64::new(0),
@@ -61,7 +61,7 @@ impl AuditTrail {
 
     /// Buffers a record, or drops and counts it when the buffer is full.
     /// Never waits for the database: this runs on the request path.
-    pub fn record(&self, record: AuditRecord) {
+    pub fn record(&self, record: AuditEntry) {
         if !self.enabled {
             return;
         }
@@ -70,22 +70,25 @@ impl AuditTrail {
             drop(buf);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         } else {
-            buf.push_back(record);
+            buf.push(record);
         }
     }
 
-    /// Takes everything buffered.
-    pub(super) fn take(&self) -> Vec<AuditRecord> {
+    /// Takes everything buffered, leaving room for as many: the next
+    /// second is likely as busy, and growing by doubling would copy the
+    /// buffer a dozen times a second.
+    pub(super) fn take(&self) -> Vec<AuditEntry> {
         let mut buf = self.lock();
-        std::mem::take(&mut *buf).into()
+        let room = buf.len();
+        std::mem::replace(&mut *buf, Vec::with_capacity(room))
     }
 
     /// Puts back a batch that could not be written, ahead of what arrived
     /// since; what no longer fits is dropped and counted.
-    pub(super) fn put_back(&self, batch: Vec<AuditRecord>) {
+    pub(super) fn put_back(&self, batch: Vec<AuditEntry>) {
         let mut buf = self.lock();
         let newer = std::mem::take(&mut *buf);
-        let mut all: VecDeque<AuditRecord> = batch.into();
+        let mut all = batch;
         all.extend(newer);
         let over = all.len().saturating_sub(self.capacity);
         all.truncate(self.capacity);
@@ -109,7 +112,7 @@ impl AuditTrail {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<AuditRecord>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AuditEntry>> {
         // A panic while holding the lock leaves a valid queue behind.
         self.buffer
             .lock()
@@ -121,18 +124,17 @@ impl AuditTrail {
 mod tests {
     use super::*;
 
-    fn rec(n: i64) -> AuditRecord {
-        AuditRecord {
-            jti: format!("j{n}"),
-            client_id: "c".into(),
-            subject: "c".into(),
-            scope: String::new(),
-            dialect: "payvalida".into(),
-            kid: "k".into(),
-            iat: n,
-            exp: n + 1,
-            address: None,
-        }
+    fn rec(n: i64) -> AuditEntry {
+        let jti = format!("j{n}");
+        let fields = crate::audit::EntryFields {
+            jti: &jti,
+            client_id: "c",
+            subject: "c",
+            scope: "",
+            dialect: "payvalida",
+            kid: "k",
+        };
+        AuditEntry::new(fields, n, n + 1, None)
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{map_err, Backend, SqlStore, Value};
-use crate::audit::{AuditQuery, AuditRecord, AuditStore};
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord, AuditStore};
 use crate::oauth::StoreError;
 
 /// The columns of a row, each one bind.
@@ -55,6 +55,7 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     usize: ColumnIndex<DB::Row>,
     for<'s> &'s str: ColumnIndex<DB::Row> + Encode<'s, DB> + Type<DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
     bool: Value<DB>,
     i64: Value<DB>,
     String: Value<DB>,
@@ -64,7 +65,7 @@ where
     Option<String>: Value<DB>,
     Option<Vec<u8>>: Value<DB>,
 {
-    async fn insert_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+    async fn insert_audit(&self, records: &[AuditEntry]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         for chunk in records.chunks(INSERT_CHUNK) {
             let rows: Vec<String> = (0..chunk.len())
@@ -81,15 +82,15 @@ where
             let mut query = sqlx::query::<DB>(&sql);
             for r in chunk {
                 query = query
-                    .bind(r.jti.as_str())
-                    .bind(r.client_id.as_str())
-                    .bind(r.subject.as_str())
-                    .bind(r.scope.as_str())
-                    .bind(r.dialect.as_str())
-                    .bind(r.kid.as_str())
-                    .bind(r.iat)
-                    .bind(r.exp)
-                    .bind(r.address.clone());
+                    .bind(r.jti())
+                    .bind(r.client_id())
+                    .bind(r.subject())
+                    .bind(r.scope())
+                    .bind(r.dialect())
+                    .bind(r.kid())
+                    .bind(r.iat())
+                    .bind(r.exp())
+                    .bind(r.address());
             }
             query.execute(&mut *tx).await.map_err(map_err)?;
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::response::Response;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditEntry, EntryFields};
 use crate::http::dialect::{DecodeContext, Dialect, DialectKind, DialectRequest};
 use crate::http::errors::{ErrorResponse, HttpError};
 use crate::http::extractors::{body_bytes, Peer};
@@ -160,19 +160,17 @@ pub fn audit(token: &IssuedToken, address: Peer) {
 }
 
 /// The audit trail's row for an issued token: identifiers, never the token.
-fn audit_record(token: &IssuedToken, dialect: &str, address: Peer) -> AuditRecord {
+fn audit_record(token: &IssuedToken, dialect: &str, address: Peer) -> AuditEntry {
     let c = &token.claims;
-    AuditRecord {
-        jti: c.jti.clone(),
-        client_id: c.client_id.clone(),
-        subject: c.sub.clone(),
-        scope: c.scope.clone(),
-        dialect: dialect.to_owned(),
-        kid: token.kid.clone(),
-        iat: c.iat,
-        exp: c.exp,
-        address: address.0.map(|ip| ip.to_string()),
-    }
+    let fields = EntryFields {
+        jti: &c.jti,
+        client_id: &c.client_id,
+        subject: &c.sub,
+        scope: &c.scope,
+        dialect,
+        kid: &token.kid,
+    };
+    AuditEntry::new(fields, c.iat, c.exp, address.0)
 }
 
 /// 405 for any method but POST, with `Allow: POST`, in `kind`'s shape.

@@ -1,6 +1,6 @@
 //! The sandbox's faults and the audit trail.
 
-use ficha::audit::{AuditQuery, AuditRecord};
+use ficha::audit::{AuditEntry, AuditQuery, AuditRecord};
 use ficha::sandbox::FaultRecord;
 use ficha::store::Store;
 
@@ -61,14 +61,15 @@ pub async fn audit(store: &dyn Store) {
         exp: iat + 600,
         address: (jti != "a-3").then(|| "127.0.0.1".into()),
     };
-    let batch = vec![
+    let batch = [
         record("a-1", "contract-a", T0),
         record("a-2", "contract-b", T0 + 1),
         record("a-3", "contract-a", T0 + 2),
     ];
-    store.insert_audit(&batch).await.unwrap();
+    let packed: Vec<AuditEntry> = batch.iter().map(AuditEntry::from).collect();
+    store.insert_audit(&packed).await.unwrap();
     // A batch retried after a lost answer keeps the rows that made it.
-    store.insert_audit(&batch[..1]).await.unwrap();
+    store.insert_audit(&packed[..1]).await.unwrap();
     let query = AuditQuery {
         client_id: None,
         since: None,
