@@ -1,7 +1,7 @@
 //! The `ficha` binary: parse the command line, set up logging, dispatch.
 
 use clap::Parser as _;
-use ficha::cli::{self, Cli};
+use ficha::cli::{self, Cli, Command};
 
 // jemalloc rather than glibc's malloc: a token allocates a few dozen small,
 // short-lived buffers across the runtime's threads, and measured side by
@@ -21,5 +21,14 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
-    cli::run(Cli::parse()).await
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A command's output piped into `head` ends quietly, as other Unix
+        // tools do, instead of panicking on EPIPE. Not for `serve`: Rust
+        // ignores SIGPIPE so that a client hanging up is an error on its
+        // socket, not the end of the server (sockets send with
+        // MSG_NOSIGNAL either way, so only stdout and stderr change).
+        sigpipe::reset();
+    }
+    cli::run(cli).await
 }

@@ -39,14 +39,11 @@ pub fn run(cmd: &DocsCommand) -> anyhow::Result<()> {
         DocsCommand::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), BIN_NAME, &mut out);
-            // `print!` would panic on a closed pipe (`ficha completions
-            // bash | head`); a reader that stops early is no error.
-            match std::io::stdout().write_all(&out) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    Err(e).context("Failed to write the completion script")
-                }
-                _ => Ok(()),
-            }
+            // A reader that stops early (`| head`) ends the command with
+            // SIGPIPE, as for every command but serve (main.rs).
+            std::io::stdout()
+                .write_all(&out)
+                .context("Failed to write the completion script")
         }
         DocsCommand::Man { dir } => write_man_pages(dir),
     }

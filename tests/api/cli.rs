@@ -386,3 +386,46 @@ async fn ids_that_begin_with_a_hyphen_are_ids_not_flags() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no key with kid -no-such-kid"));
 }
+
+/// `ficha … | head` ends quietly: the reader going away ends the command
+/// with SIGPIPE, as with other Unix tools, not with a "failed printing to
+/// stdout" panic.
+#[test]
+fn output_piped_into_a_reader_that_stops_early_ends_without_a_panic() {
+    use std::io::Read as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::Stdio;
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ficha"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte and hang up, as `head -c1` would; the script is far
+    // longer than the pipe's buffer, so the writer meets the closed pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigpipe()),
+        "{status:?}: {stderr}"
+    );
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}
