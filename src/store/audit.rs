@@ -50,7 +50,7 @@ impl From<AuditRow> for AuditRecord {
 #[async_trait::async_trait]
 impl<DB> AuditStore for SqlStore<DB>
 where
-    DB: Backend,
+    DB: Backend + sqlx::database::HasStatementCache,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     usize: ColumnIndex<DB::Row>,
@@ -79,7 +79,11 @@ where
                  VALUES {} ON CONFLICT (jti) DO NOTHING",
                 rows.join(", ")
             );
-            let mut query = sqlx::query::<DB>(&sql);
+            // Only a full chunk's statement is kept prepared: it is reused
+            // every second. A batch's last chunk has a size of its own each
+            // time, and sqlx would keep up to 100 such statements, each of
+            // up to 9,000 parameters, prepared on every connection.
+            let mut query = sqlx::query::<DB>(&sql).persistent(chunk.len() == INSERT_CHUNK);
             for r in chunk {
                 query = query
                     .bind(r.jti())
