@@ -47,16 +47,28 @@ impl Findings {
             message,
         });
     }
+}
 
-    fn errors(&self) -> usize {
-        self.0.iter().filter(|f| f.status == "error").count()
+/// What `config check` found: one line per finding, and the effective
+/// configuration with secrets masked (`None` when it could not be loaded).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Each check's finding, in the order they ran.
+    pub findings: Vec<Finding>,
+    /// The configuration `serve` would run with, secrets masked.
+    pub config: Option<serde_json::Value>,
+}
+
+impl Report {
+    /// How many findings would stop `serve`.
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.status == "error").count()
     }
 }
 
-/// Runs every check on `config` (or reports why it could not be loaded),
-/// prints the findings and the effective configuration, and fails when
-/// `serve` would not start.
-pub async fn run(config: anyhow::Result<Config>, json_out: bool, now: i64) -> anyhow::Result<()> {
+/// Runs every check on `config`, or reports why it could not be loaded.
+/// Printing is the command line's (`cli/check.rs`).
+pub async fn run(config: anyhow::Result<Config>, now: i64) -> Report {
     let mut findings = Findings::default();
     let effective = match &config {
         Ok(config) => {
@@ -70,30 +82,10 @@ pub async fn run(config: anyhow::Result<Config>, json_out: bool, now: i64) -> an
             None
         }
     };
-    let errors = findings.errors();
-    if json_out {
-        let out = json!({
-            "ok": errors == 0,
-            "findings": findings.0,
-            "config": effective,
-        });
-        println!("{out}");
-    } else {
-        for f in &findings.0 {
-            println!("{:<5} {}: {}", f.status, f.check, f.message);
-        }
-        if let Some(serde_json::Value::Object(map)) = &effective {
-            println!("effective configuration:");
-            for (k, v) in map {
-                println!("  {k} = {v}");
-            }
-        }
+    Report {
+        findings: findings.0,
+        config: effective,
     }
-    anyhow::ensure!(
-        errors == 0,
-        "configuration check failed: {errors} error(s); serve would not start"
-    );
-    Ok(())
 }
 
 async fn check(config: &Config, now: i64, out: &mut Findings) {

@@ -29,6 +29,7 @@ pub struct Application {
     state: AppState,
     http: HttpSettings,
     sync: JoinHandle<()>,
+    notices: Vec<String>,
 }
 
 impl std::fmt::Debug for Application {
@@ -61,6 +62,7 @@ impl Application {
         let store = crate::store::connect(config.database()?, &config.pool).await?;
         let vault = KeyVault::new(&config.key_dir, config.kek.clone());
         let now = clock.now();
+        let mut notices = Vec::new();
 
         if production {
             let present = seeds::present(&*store, now).await?;
@@ -79,30 +81,30 @@ impl Application {
                     .any(|k| k.alg == alg && k.state == KeyState::Active)
                 {
                     let rec = vault.generate(&*store, alg, KeyState::Active, now).await?;
-                    println!(
+                    notices.push(format!(
                         "generated {alg} signing key {} in {}",
                         rec.kid,
                         vault.dir().display()
-                    );
+                    ));
                 }
             }
             for seed in seeds::ensure_users(&*store, now).await? {
-                println!(
+                notices.push(format!(
                     "seeded sandbox user ({}): username={} password={}",
                     seed.dialect, seed.username, seed.password
-                );
+                ));
             }
             for seed in seeds::ensure(&*store, now).await? {
                 if seed.public {
-                    println!(
+                    notices.push(format!(
                         "seeded sandbox client ({}): client_id={} (public client, no secret)",
                         seed.dialect, seed.client_id
-                    );
+                    ));
                 } else {
-                    println!(
+                    notices.push(format!(
                         "seeded sandbox client ({}): client_id={} client_secret={} scopes=\"{}\"",
                         seed.dialect, seed.client_id, seed.secret, seed.scopes
-                    );
+                    ));
                 }
             }
         }
@@ -242,7 +244,16 @@ impl Application {
             state,
             http: config.http,
             sync,
+            notices,
         })
+    }
+
+    /// What the first start of a sandbox did for its user, one line each:
+    /// the keys it generated and the seeded credentials (the providers'
+    /// published examples, so no secret of anyone's). The command line
+    /// prints them on stdout; the library never prints.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
     }
 
     /// The bound port (useful with port 0).

@@ -24,7 +24,30 @@ pub async fn run(
     json_out: bool,
     now: i64,
 ) -> anyhow::Result<()> {
-    match cmd {
-        ConfigCommand::Check(_) => crate::check::run(config, json_out, now).await,
+    let ConfigCommand::Check(_) = cmd;
+    let report = crate::check::run(config, now).await;
+    let errors = report.errors();
+    if json_out {
+        let out = serde_json::json!({
+            "ok": errors == 0,
+            "findings": report.findings,
+            "config": report.config,
+        });
+        println!("{out}");
+    } else {
+        for f in &report.findings {
+            println!("{:<5} {}: {}", f.status, f.check, f.message);
+        }
+        if let Some(serde_json::Value::Object(map)) = &report.config {
+            println!("effective configuration:");
+            for (k, v) in map {
+                println!("  {k} = {v}");
+            }
+        }
     }
+    anyhow::ensure!(
+        errors == 0,
+        "configuration check failed: {errors} error(s); serve would not start"
+    );
+    Ok(())
 }

@@ -157,6 +157,9 @@ impl ServeArgs {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let _log_guard = crate::telemetry::init(config.log_json);
     let app = Application::build(config).await?;
+    for notice in app.notices() {
+        println!("{notice}");
+    }
     println!("ficha listening on {}", app.base_url());
     app.run_until_stopped().await
 }
