@@ -26,6 +26,7 @@ pub struct Application {
     scheme: &'static str,
     tls: Option<Arc<TlsCerts>>,
     hangups: Hangups,
+    stops: Stops,
     state: AppState,
     http: HttpSettings,
     sync: JoinHandle<()>,
@@ -241,6 +242,7 @@ impl Application {
             scheme: config.scheme(),
             tls,
             hangups: Hangups::listen(),
+            stops: Stops::listen(),
             state,
             http: config.http,
             sync,
@@ -294,7 +296,8 @@ impl Application {
             self.state.metrics.clone(),
             self.state.clock.clone(),
         ));
-        let result = self.run_until(shutdown_signal()).await;
+        let stops = std::mem::take(&mut self.stops);
+        let result = self.run_until(stops.recv()).await;
         reloads.abort();
         if audit.enabled() {
             audit.flush(&*store).await;
@@ -329,26 +332,54 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGINT and SIGTERM, caught from the moment [`Stops::listen`] ran:
+/// before the server says it listens, so that a supervisor's stop sent
+/// as soon as the address is printed drains the server instead of
+/// meeting the signals' default action.
+#[derive(Debug, Default)]
+struct Stops {
+    #[cfg(unix)]
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Stops {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = [SignalKind::interrupt(), SignalKind::terminate()]
+                .into_iter()
+                .filter_map(|kind| {
+                    signal(kind)
+                        .inspect_err(|e| tracing::warn!(error = %e, "cannot catch a stop signal"))
+                        .ok()
+                })
+                .collect();
+            Stops { signals }
+        }
+        #[cfg(not(unix))]
+        Stops::default()
+    }
+
+    /// Completes at the first stop signal (never, if none can be caught).
+    async fn recv(self) {
+        #[cfg(unix)]
+        {
+            let waits = self.signals.into_iter().map(|mut s| {
+                Box::pin(async move {
+                    s.recv().await;
+                })
+            });
+            let waits: Vec<_> = waits.collect();
+            if waits.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            futures_util::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

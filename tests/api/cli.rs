@@ -429,3 +429,60 @@ fn output_piped_into_a_reader_that_stops_early_ends_without_a_panic() {
 fn libc_sigpipe() -> i32 {
     13
 }
+
+/// A sandbox's first start prints on stdout, before "listening", the keys
+/// it generated and the seeded credentials to paste (README "Sandbox
+/// seeds"); a second start on the same database prints neither.
+#[test]
+fn a_first_sandbox_start_prints_its_keys_and_seeds_before_listening() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/sandbox.db", dir.path().display());
+    let start = || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ficha"))
+            .args(["serve", "--sandbox", "--bind", "127.0.0.1:0"])
+            .env("FICHA_DATABASE_URL", &db)
+            .env("FICHA_KEY_DIR", dir.path().join("keys"))
+            .env_remove("FICHA_CONFIG")
+            .env_remove("FICHA_KEK")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut before = Vec::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if line.starts_with("ficha listening on ") {
+                break;
+            }
+            before.push(line);
+        }
+        // A stop sent as soon as "listening" is printed drains the
+        // server: the handlers are in place before it.
+        assert!(crate::helpers::terminate(&mut child).success());
+        before
+    };
+    let first = start();
+    assert!(
+        first
+            .iter()
+            .any(|l| l.starts_with("generated ES256 signing key ")),
+        "{first:?}"
+    );
+    assert!(
+        first.iter().any(
+            |l| l.starts_with("seeded sandbox client (payvalida): client_id=")
+                && l.contains("client_secret=")
+        ),
+        "{first:?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|l| l.starts_with("seeded sandbox user (fegora): username=")),
+        "{first:?}"
+    );
+    assert_eq!(start(), Vec::<String>::new());
+}
