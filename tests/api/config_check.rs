@@ -172,3 +172,44 @@ async fn config_check_reports_a_bad_config_file_as_a_finding() {
         "{all}"
     );
 }
+
+/// Each number `serve --help` gives as a flag's default is the value
+/// `Config::load` takes when nothing is set: the help text repeats the
+/// defaults by hand (clap's own default would make every flag look set and
+/// beat the config file), so this keeps the two in step.
+#[test]
+fn the_defaults_serve_help_names_are_the_ones_loaded() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_ficha"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/d.db", dir.path().display());
+    let out = check(&db, &dir.path().join("keys"), &["--sandbox", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config = &report["config"];
+    let mut flag = None;
+    let mut compared = 0;
+    for line in help.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("--") {
+            flag = rest.split_whitespace().next().map(|f| f.replace('-', "_"));
+            continue;
+        }
+        let Some((_, after)) = line.split_once("[default: ") else {
+            continue;
+        };
+        // A number alone ("[default: 10]", "[default: 1209600, 14 days]"),
+        // not an address or words.
+        let value = after.split([']', ',']).next().unwrap_or_default();
+        let (Some(key), Ok(named)) = (&flag, value.parse::<u64>()) else {
+            continue;
+        };
+        assert_eq!(config[key].as_u64(), Some(named), "--{key}: {line}");
+        compared += 1;
+    }
+    assert!(
+        compared >= 14,
+        "only {compared} numeric defaults found in:\n{help}"
+    );
+}
