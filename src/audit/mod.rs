@@ -1,10 +1,10 @@
 //! The audit trail of issued tokens (SPEC §10): who got which token when,
 //! and from where. The request path only pushes a record into a bounded
 //! in-memory buffer ([`AuditTrail`]); a background task ([`run_writer`])
-//! writes the buffer to the `audit_tokens` table at most once a second and
-//! prunes rows past their retention. If the database is down the records
-//! wait in the buffer; what overflows it is dropped and counted, never
-//! waited for. A record holds a token's identifiers, never the token.
+//! writes the buffer to the database at most once a second (read back
+//! through the `audit_tokens` view) and prunes rows past their retention.
+//! If the database is down the records wait in the buffer; what overflows
+//! it is dropped and counted, never waited for. A record holds a token's identifiers, never the token.
 
 mod entry;
 mod query;

@@ -103,4 +103,29 @@ pub async fn audit(store: &dyn Store) {
     );
     assert_eq!(store.prune_audit(T0 + 1).await.unwrap(), 1);
     assert_eq!(store.list_audit(&query).await.unwrap().len(), 2);
+    // Pruning every token of a grant prunes the grant too; the same grant
+    // met again is made again, and tokens of other grants keep theirs.
+    assert_eq!(store.prune_audit(T0 + 3).await.unwrap(), 2);
+    let again = [
+        record("a-4", "contract-a", T0 + 4),
+        AuditRecord {
+            scope: "payments:write".into(),
+            kid: "kid-3".into(),
+            ..record("a-5", "contract-a", T0 + 5)
+        },
+        AuditRecord {
+            subject: "user-9".into(),
+            ..record("a-6", "contract-b", T0 + 6)
+        },
+    ];
+    for r in &again {
+        store.insert_audit(&[AuditEntry::from(r)]).await.unwrap();
+    }
+    let mut newest_first = again.to_vec();
+    newest_first.reverse();
+    assert_eq!(store.list_audit(&query).await.unwrap(), newest_first);
+    assert_eq!(
+        store.list_audit(&of_a).await.unwrap(),
+        vec![again[1].clone(), again[0].clone()]
+    );
 }
