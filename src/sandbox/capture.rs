@@ -4,6 +4,7 @@
 //! is structural (the body is parsed in the formats its dialect accepts)
 //! and a body that cannot be parsed is masked whole.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
@@ -153,9 +154,10 @@ impl RequestLog {
 }
 
 /// Whether a parameter or header of this name carries a credential.
+/// Runs for every header and parameter of every sandbox request, so it
+/// compares in place rather than lower-casing a copy.
 fn sensitive(name: &str) -> bool {
-    let name = name.trim().to_ascii_lowercase();
-    [
+    const WORDS: [&str; 11] = [
         "secret",
         "password",
         "passwd",
@@ -167,13 +169,16 @@ fn sensitive(name: &str) -> bool {
         "api-key",
         "apikey",
         "api_key",
-    ]
-    .iter()
-    .any(|s| name.contains(s))
+    ];
+    let name = name.trim().as_bytes();
+    WORDS.iter().any(|w| {
+        name.windows(w.len())
+            .any(|part| part.eq_ignore_ascii_case(w.as_bytes()))
+    })
         // Peinau's `identifier` travels sealed in the token, never in
         // clear (SPEC §5); `code` is an authorization code.
-        || name == "identifier"
-        || name == "code"
+        || name.eq_ignore_ascii_case(b"identifier")
+        || name.eq_ignore_ascii_case(b"code")
 }
 
 /// A header value as the log keeps it: credentials masked, keeping only
@@ -195,7 +200,13 @@ pub fn mask_header(name: &str, value: Option<&str>) -> String {
             MASK.to_owned()
         };
     }
-    value.chars().take(MAX_HEADER_VALUE).collect()
+    // A value of at most MAX_HEADER_VALUE bytes has at most as many
+    // characters: kept whole without walking them.
+    if value.len() <= MAX_HEADER_VALUE {
+        value.to_owned()
+    } else {
+        value.chars().take(MAX_HEADER_VALUE).collect()
+    }
 }
 
 /// Collects masked headers, repeats joined by `, `.
@@ -310,32 +321,39 @@ fn mask_brace(text: &str) -> Option<String> {
     Some(format!("{{{}}}", pairs.join(", ")))
 }
 
-/// A form name, decoded as `form_urlencoded` decodes it.
-fn form_name(raw: &str) -> String {
-    form_urlencoded::parse(format!("{raw}=").as_bytes())
-        .next()
-        .map(|(k, _)| k.into_owned())
-        .unwrap_or_default()
+/// A form name, decoded as `form_urlencoded` decodes it; borrowed when
+/// there is nothing to decode (`grant_type`, `scope`: nearly always).
+fn form_name(raw: &str) -> Cow<'_, str> {
+    if !raw.contains(['%', '+']) {
+        return Cow::Borrowed(raw);
+    }
+    Cow::Owned(
+        form_urlencoded::parse(format!("{raw}=").as_bytes())
+            .next()
+            .map(|(k, _)| k.into_owned())
+            .unwrap_or_default(),
+    )
 }
 
 /// A form is read only when every pair has an `=` and a plain name:
 /// anything else may be a credential sent some other way, and is masked
 /// whole.
 fn mask_form(text: &str) -> Option<String> {
-    let mut pairs = Vec::new();
+    let mut masked = String::with_capacity(text.len());
     for pair in text.trim().split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=')?;
         let name = form_name(k);
         if !plain_name(name.trim()) {
             return None;
         }
-        pairs.push(if sensitive(&name) {
-            format!("{k}={MASK}")
-        } else {
-            format!("{k}={v}")
-        });
+        if !masked.is_empty() {
+            masked.push('&');
+        }
+        masked.push_str(k);
+        masked.push('=');
+        masked.push_str(if sensitive(&name) { MASK } else { v });
     }
-    Some(pairs.join("&"))
+    Some(masked)
 }
 
 /// Whether any reading of `text` finds a credential whose value is not the

@@ -247,11 +247,27 @@ impl Live {
 #[derive(Debug, Default)]
 pub struct FaultSet {
     live: Mutex<HashMap<ClientId, Live>>,
+    /// Held across a reload's read and its replace; see [`FaultSet::reload`].
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl FaultSet {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, Live>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts in force the faults `read` returns, one reload at a time. The
+    /// poller's reload and a request's (`PUT /sandbox/faults`) may overlap:
+    /// unserialised, the older read could be applied last and bring back a
+    /// fault the request had just replaced. `read` is lazy, so it runs
+    /// under the lock.
+    pub async fn reload<E>(
+        &self,
+        read: impl std::future::Future<Output = Result<Vec<FaultRecord>, E>>,
+    ) -> Result<(), E> {
+        let _one_at_a_time = self.reloading.lock().await;
+        self.replace(read.await?);
+        Ok(())
     }
 
     /// Replaces the set with the database's faults. A fault that is the
@@ -394,5 +410,38 @@ mod tests {
         assert_eq!(a, run());
         let hits = a.iter().filter(|h| **h).count();
         assert!((30..=90).contains(&hits), "{hits}");
+    }
+
+    #[tokio::test]
+    async fn an_older_read_is_never_put_in_force_after_a_newer_one() {
+        use std::sync::Arc;
+        let set = Arc::new(FaultSet::default());
+        // The poller's read started first and saw the old fault; it is slow.
+        let (answer, slow_read) = tokio::sync::oneshot::channel::<()>();
+        let poller = tokio::spawn({
+            let set = Arc::clone(&set);
+            async move {
+                set.reload(async {
+                    slow_read.await.ok();
+                    Ok::<_, ()>(vec![record("status:429", None, None, None)])
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // A request then replaced the fault and reloads at once.
+        let request = tokio::spawn({
+            let set = Arc::clone(&set);
+            async move {
+                set.reload(async { Ok::<_, ()>(vec![record("status:500", None, None, None)]) })
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        answer.send(()).unwrap();
+        poller.await.unwrap().unwrap();
+        request.await.unwrap().unwrap();
+        let c = ClientId::parse("c").unwrap();
+        assert_eq!(set.take(&c, Phase::Request), Some(FaultKind::Status(500)));
     }
 }

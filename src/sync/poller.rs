@@ -208,11 +208,8 @@ impl Poller {
             }
         }
         if let (true, Some(sandbox)) = (reloads.faults, &c.sandbox) {
-            match c.store.list_faults().await {
-                Ok(faults) => {
-                    sandbox.faults.replace(faults);
-                    tracing::info!("sandbox faults reloaded");
-                }
+            match sandbox.faults.reload(c.store.list_faults()).await {
+                Ok(()) => tracing::info!("sandbox faults reloaded"),
                 Err(e) => {
                     tracing::warn!(error.cause_chain = ?e, "Failed to reload the sandbox faults")
                 }

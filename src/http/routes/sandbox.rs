@@ -129,8 +129,9 @@ fn client_id(raw: &str) -> Result<ClientId, Refusal> {
 /// test driving the sandbox over HTTP need not wait for the next poll.
 async fn reload(state: &AppState, sb: &Sandbox) -> Result<(), Refusal> {
     sb.faults
-        .replace(state.store.list_faults().await.map_err(unavailable)?);
-    Ok(())
+        .reload(state.store.list_faults())
+        .await
+        .map_err(unavailable)
 }
 
 pub(crate) fn query_params(query: Option<&str>) -> Vec<(String, String)> {
