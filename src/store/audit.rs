@@ -116,8 +116,13 @@ where
                 })
             })
             .collect();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let mut ids: Vec<Option<i64>> = vec![None; grants.len()];
+        // Every instance inserts new grants in the same order: two batches
+        // meeting the same two new grants in opposite orders would each
+        // wait on the other's row (a deadlock PostgreSQL breaks by failing
+        // one of them).
+        grants.sort_unstable();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         for chunk in grants.chunks(INSERT_CHUNK) {
             // A grant is written once, by whichever batch or instance meets
             // it first; the rest find it.

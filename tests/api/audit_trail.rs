@@ -216,3 +216,47 @@ async fn audit_flood_on_sqlite() {
 async fn audit_flood_on_postgres() {
     a_flood_is_written_at_most_once_a_second(Backend::Postgres).await;
 }
+
+/// Two instances on one PostgreSQL meeting the same new grants in opposite
+/// orders: both batches are written. Inserting grants in each batch's own
+/// order, each instance could hold the row the other waits for, and
+/// PostgreSQL would break the deadlock by failing one batch.
+#[tokio::test]
+async fn two_instances_writing_the_same_new_grants_both_succeed() {
+    use crate::helpers::{drop_database, fresh_database};
+    use ficha::audit::{AuditEntry, AuditRecord};
+    use ficha::store::{connect, PoolSettings};
+    let dir = tempfile::TempDir::new().unwrap();
+    let Some(url) = fresh_database(Backend::Postgres, &dir).await else {
+        return;
+    };
+    let one = connect(&url, &PoolSettings::default()).await.unwrap();
+    let two = connect(&url, &PoolSettings::default()).await.unwrap();
+    let entry = |jti: String, client: String| {
+        AuditEntry::from(&AuditRecord {
+            jti,
+            subject: client.clone(),
+            client_id: client,
+            scope: "transaction".into(),
+            dialect: "payvalida".into(),
+            kid: "k1".into(),
+            iat: 1_700_000_000,
+            exp: 1_700_001_200,
+            address: None,
+        })
+    };
+    for i in 0..100 {
+        let (x, y) = (format!("x{i}"), format!("y{i}"));
+        let first = [
+            entry(format!("a{i}"), x.clone()),
+            entry(format!("b{i}"), y.clone()),
+        ];
+        let second = [entry(format!("c{i}"), y), entry(format!("d{i}"), x)];
+        let (a, b) = tokio::join!(one.insert_audit(&first), two.insert_audit(&second));
+        a.unwrap();
+        b.unwrap();
+    }
+    drop(one);
+    drop(two);
+    drop_database(&url).await;
+}
