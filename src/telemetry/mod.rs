@@ -6,6 +6,7 @@
 //! handlers record ids, scopes and `jti` only. Colour codes are written
 //! only to a terminal: a log file or a pipe gets plain text (SPEC §10).
 
+mod audit_line;
 mod batch;
 
 use tracing_subscriber::fmt::MakeWriter;
@@ -47,7 +48,12 @@ where
         .with_ansi(!json && colours_wanted())
         .with_writer(writer);
     let installed = if json {
-        builder.json().try_init()
+        builder
+            .json()
+            .event_format(audit_line::AuditLineFirst {
+                inner: tracing_subscriber::fmt::format().json(),
+            })
+            .try_init()
     } else {
         builder.try_init()
     };
