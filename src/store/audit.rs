@@ -188,16 +188,26 @@ where
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
-        // Then the grants no token row needs. One another instance is
-        // writing a token for right now is kept by the foreign key: this
-        // statement fails, and the next prune tries again.
+        // Then the grants no token row needs. A batch being written may have
+        // found a grant and not yet committed its tokens: every batch first
+        // inserts into audit_grants, so with writers of that table locked
+        // out (PostgreSQL; SQLite has one writer at a time) no batch is
+        // between its lookup and its commit while this one looks.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if let Some(lock) = DB::lock_out_writers("audit_grants") {
+            sqlx::query(&lock)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         sqlx::query(
             "DELETE FROM audit_grants WHERE NOT EXISTS \
              (SELECT 1 FROM audit_issued t WHERE t.grant_id = audit_grants.id)",
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
         Ok(DB::rows_affected(&done))
     }
 

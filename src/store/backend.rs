@@ -27,6 +27,11 @@ pub trait Backend: Database {
     /// first + n` of a statement whose only parameters they are and whose
     /// length is known only at run time (an id list, a batch of rows).
     fn placeholders(first: usize, n: usize) -> String;
+
+    /// The statement, if the database needs one, that keeps every writer of
+    /// `table` out until the transaction ends. SQLite needs none: it has one
+    /// writer at a time.
+    fn lock_out_writers(table: &str) -> Option<String>;
 }
 
 /// A Rust type a backend both binds and reads. Its supertraits are implied

@@ -21,6 +21,12 @@ impl Backend for sqlx::Postgres {
     fn placeholders(first: usize, n: usize) -> String {
         super::backend::numbered_placeholders(first, n)
     }
+
+    /// SHARE ROW EXCLUSIVE conflicts with the ROW EXCLUSIVE lock every
+    /// INSERT takes and holds to its commit, and with itself.
+    fn lock_out_writers(table: &str) -> Option<String> {
+        Some(format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+    }
 }
 
 impl SqlStore<sqlx::Postgres> {

@@ -44,6 +44,10 @@ impl Backend for sqlx::Sqlite {
     fn placeholders(_first: usize, n: usize) -> String {
         vec!["?"; n].join(", ")
     }
+
+    fn lock_out_writers(_table: &str) -> Option<String> {
+        None
+    }
 }
 
 impl SqlStore<sqlx::Sqlite> {
