@@ -143,6 +143,12 @@ impl SqlStore<sqlx::Sqlite> {
             .connect_with(opts)
             .await
             .with_context(|| format!("Failed to open the SQLite database {}", path.display()))?;
+        // A database already at this binary's schema needs no lock: a CLI
+        // command next to a busy server (`audit list`, `client list`) would
+        // otherwise queue behind its writes for SQLite's write lock.
+        if Self::is_current(&pool).await {
+            return Ok(SqlStore { pool });
+        }
         // Several processes may open a new database at once (a server and a
         // CLI command): sqlx's migration lock does nothing on SQLite, so two
         // of them would both run a migration, and the second would fail on
@@ -165,6 +171,22 @@ impl SqlStore<sqlx::Sqlite> {
             .context("Failed to migrate the SQLite database")?;
         drop(conn);
         Ok(SqlStore { pool })
+    }
+}
+
+impl SqlStore<sqlx::Sqlite> {
+    /// Whether every migration this binary carries is applied, unchanged,
+    /// and nothing else is: read without any lock. Any doubt (no table, a
+    /// read error) answers no, and the locked path decides.
+    async fn is_current(pool: &sqlx::SqlitePool) -> bool {
+        let Ok(applied) = sqlx::query_as(super::schema::APPLIED_QUERY)
+            .fetch_all(pool)
+            .await
+        else {
+            return false;
+        };
+        let status = super::SchemaStatus::compare(&sqlx::migrate!("./migrations/sqlite"), applied);
+        status.pending.is_empty() && status.unknown.is_empty() && status.modified.is_empty()
     }
 }
 
