@@ -74,6 +74,28 @@ fn user_err(e: StoreError, name: &Username) -> anyhow::Error {
     }
 }
 
+/// Prints what a command did to a user's password: `headline`, then the
+/// password ficha generated (`generated`, shown this once, followed by
+/// `after`), if it generated one.
+fn print_password(
+    json_out: bool,
+    name: &Username,
+    generated: Option<&SecretString>,
+    headline: &str,
+    after: &str,
+) {
+    let shown = generated.map(|p| p.expose_secret());
+    let text = match shown {
+        Some(p) => format!("{headline}\npassword: {p}{after}"),
+        None => headline.to_owned(),
+    };
+    print(
+        json_out,
+        json!({"username": name.as_ref(), "password": shown}),
+        &text,
+    );
+}
+
 fn password_or_generated(p: Option<&String>) -> anyhow::Result<(SecretString, bool)> {
     match p {
         Some(p) => {
@@ -111,16 +133,12 @@ pub async fn run(
                 .create_user(&user)
                 .await
                 .map_err(|e| user_err(e, &name))?;
-            let shown = generated.then(|| password.expose_secret().to_owned());
-            print(
+            print_password(
                 json_out,
-                json!({"username": name.as_ref(), "password": shown}),
-                &match &shown {
-                    Some(p) => format!(
-                        "user {name} created\npassword: {p}\n(shown once; only its hash is stored)"
-                    ),
-                    None => format!("user {name} created"),
-                },
+                &name,
+                generated.then_some(&password),
+                &format!("user {name} created"),
+                "\n(shown once; only its hash is stored)",
             );
             Ok(())
         }
@@ -191,14 +209,12 @@ pub async fn run(
                 .update_user(&user)
                 .await
                 .map_err(|e| user_err(e, &name))?;
-            let shown = generated.then(|| password.expose_secret().to_owned());
-            print(
+            print_password(
                 json_out,
-                json!({"username": name.as_ref(), "password": shown}),
-                &match &shown {
-                    Some(p) => format!("password of {name} changed\npassword: {p}"),
-                    None => format!("password of {name} changed"),
-                },
+                &name,
+                generated.then_some(&password),
+                &format!("password of {name} changed"),
+                "",
             );
             Ok(())
         }

@@ -22,7 +22,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// The target whose span-less events take the fast path.
+/// The target of every audit event (issued, revoked); its span-less
+/// events take the fast path.
 pub const AUDIT_TARGET: &str = "ficha::audit";
 
 /// `inner` (the `json()` formatter) for every event but the audit lines.

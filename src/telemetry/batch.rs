@@ -219,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn a_line_at_rest_is_written_within_the_gathering_time() {
+    fn a_lone_line_at_rest_is_written_without_a_flush_or_more_lines() {
         let sink = Sink::default();
         let (writer, _guard) = batch_writer(sink.clone()).unwrap();
         (&mut writer.make_writer()).write_all(b"one\n").unwrap();

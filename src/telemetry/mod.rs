@@ -12,6 +12,7 @@ mod batch;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
+pub use audit_line::AUDIT_TARGET;
 pub use batch::FlushGuard;
 
 /// Whether `pretty` lines may carry ANSI colours: only when stderr is a

@@ -40,10 +40,10 @@ pub async fn revoke_token(State(state): State<AppState>, peer: Peer, form: Clien
         Ok(outcome) => {
             match outcome {
                 Revocation::Revoked { jti, client_id } => {
-                    tracing::info!(target: "ficha::audit", %client_id, %jti, "token revoked");
+                    tracing::info!(target: crate::telemetry::AUDIT_TARGET, %client_id, %jti, "token revoked");
                 }
                 Revocation::RefreshFamily { client_id } => {
-                    tracing::info!(target: "ficha::audit", %client_id, "refresh token family revoked");
+                    tracing::info!(target: crate::telemetry::AUDIT_TARGET, %client_id, "refresh token family revoked");
                 }
                 Revocation::Ignored => {}
             }

@@ -148,7 +148,7 @@ pub fn audit(token: &IssuedToken, address: Peer) {
     // Plain `&str` fields: they are written as they are, where `%` would
     // run each through the formatting machinery first (BENCHMARKS.md).
     tracing::info!(
-        target: "ficha::audit",
+        target: crate::telemetry::AUDIT_TARGET,
         client_id = token.claims.client_id.as_str(),
         scope = token.claims.scope.as_str(),
         jti = token.claims.jti.as_str(),
