@@ -1,27 +1,15 @@
-//! One buffered record packed into a single allocation. At 37,000
-//! tokens/s the buffer holds a second of records between writes; as an
-//! [`AuditRecord`] of seven `String`s each took ~300 bytes in eight
-//! allocations, and the trail cost 47 MiB of peak RSS (BENCHMARKS.md).
+//! A buffered token record, and the grant it shares with others.
+//!
+//! At 40,000 tokens/s the buffer holds a second or two of records between
+//! writes, so their size is the trail's memory: as seven `String`s a record
+//! took ~300 bytes in eight allocations (47 MiB of peak RSS), packed into
+//! one `String` ~170 bytes in one allocation. What tokens share (client,
+//! subject, scope, dialect, kid: a [`Grant`]) is now kept once per batch
+//! ([`super::AuditBatch`]) and a record is 64 bytes of its own, with no
+//! allocation at all for the jtis ficha makes (BENCHMARKS.md).
 
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-
-use super::AuditRecord;
-
-/// The text fields of a record, in the order they are packed.
-const FIELDS: usize = 6;
-
-/// An issued token's audit record, its text in one `String`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// jti, client id, subject, scope, dialect, kid, then the address.
-    text: String,
-    /// Where each of the [`FIELDS`] ends in `text`; the address runs from
-    /// the last end to the end of `text`.
-    ends: [u32; FIELDS],
-    has_address: bool,
-    iat: i64,
-    exp: i64,
-}
 
 /// A record's text fields as the token endpoint has them.
 #[derive(Debug, Clone, Copy)]
@@ -34,74 +22,145 @@ pub struct EntryFields<'a> {
     pub kid: &'a str,
 }
 
-/// The longest text of an IPv6 address (`ffff:...:255.255.255.255`).
-const MAX_ADDRESS_LEN: usize = 45;
+impl<'a> EntryFields<'a> {
+    /// The fields a token shares with the others of its grant, in
+    /// [`Grant`]'s order.
+    pub(super) fn grant(&self) -> [&'a str; GRANT_FIELDS] {
+        [
+            self.client_id,
+            self.subject,
+            self.scope,
+            self.dialect,
+            self.kid,
+        ]
+    }
+}
+
+/// The fields of a grant: client id, subject, scope, dialect, kid.
+pub const GRANT_FIELDS: usize = 5;
+
+/// What tokens share: a row of `audit_grants`, its five fields packed in
+/// one allocation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Grant {
+    text: Box<str>,
+    /// Where each field but the last ends in `text`.
+    ends: [u32; GRANT_FIELDS - 1],
+}
+
+impl Grant {
+    /// Packs the fields (in [`Grant::fields`]' order).
+    pub fn new(fields: [&str; GRANT_FIELDS]) -> Self {
+        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+        let mut ends = [0u32; GRANT_FIELDS - 1];
+        for (i, field) in fields.iter().enumerate() {
+            text.push_str(field);
+            if let Some(end) = ends.get_mut(i) {
+                // A field is at most a request's size, far below 4 GiB.
+                *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            }
+        }
+        Grant {
+            text: text.into_boxed_str(),
+            ends,
+        }
+    }
+
+    /// Client id, subject, scope (space-separated), dialect, kid.
+    pub fn fields(&self) -> [&str; GRANT_FIELDS] {
+        std::array::from_fn(|i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            let end = self.ends.get(i).map_or(self.text.len(), |e| *e as usize);
+            self.text.get(start..end).unwrap_or_default()
+        })
+    }
+}
+
+impl Hash for Grant {
+    /// The hash of [`Grant::fields`], so that a grant can be found by its
+    /// fields without packing them first.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fields().hash(state);
+    }
+}
+
+/// A token's own jti, inline when it is as short as the ones ficha makes
+/// (22 characters), so that recording a token allocates nothing.
+#[derive(Clone, PartialEq, Eq)]
+enum Jti {
+    Inline { len: u8, bytes: [u8; INLINE_JTI] },
+    Heap(Box<str>),
+}
+
+/// The longest jti kept inline: base64url of 16 bytes.
+const INLINE_JTI: usize = 22;
+
+impl Jti {
+    fn new(jti: &str) -> Self {
+        let mut bytes = [0u8; INLINE_JTI];
+        match (bytes.get_mut(..jti.len()), u8::try_from(jti.len())) {
+            (Some(head), Ok(len)) => {
+                head.copy_from_slice(jti.as_bytes());
+                Jti::Inline { len, bytes }
+            }
+            _ => Jti::Heap(jti.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied whole from a `&str`, so valid UTF-8.
+            Jti::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            Jti::Heap(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Debug for Jti {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+/// An issued token's own part of its audit record; the rest is its batch's
+/// grant number `grant`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    jti: Jti,
+    grant: u32,
+    address: Option<IpAddr>,
+    iat: i64,
+    exp: i64,
+}
 
 impl AuditEntry {
-    /// Packs a record: one allocation, of the exact size.
-    pub fn new(f: EntryFields<'_>, iat: i64, exp: i64, address: Option<IpAddr>) -> Self {
-        let mut ip = [0u8; MAX_ADDRESS_LEN];
-        let ip_len = address.map_or(0, |a| {
-            let mut w = &mut ip[..];
-            // The longest address text fits; a failure would leave it out.
-            match std::io::Write::write_fmt(&mut w, format_args!("{a}")) {
-                Ok(()) => MAX_ADDRESS_LEN - w.len(),
-                Err(_) => 0,
-            }
-        });
-        let parts = [f.jti, f.client_id, f.subject, f.scope, f.dialect, f.kid];
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut text = String::with_capacity(len + ip_len);
-        let mut ends = [0u32; FIELDS];
-        for (end, part) in ends.iter_mut().zip(parts) {
-            text.push_str(part);
-            // A field is at most a request's size, far below 4 GiB.
-            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
-        }
-        // An IpAddr's text is ASCII.
-        text.push_str(std::str::from_utf8(&ip[..ip_len]).unwrap_or_default());
+    pub(super) fn new(jti: &str, grant: u32, iat: i64, exp: i64, address: Option<IpAddr>) -> Self {
         AuditEntry {
-            text,
-            ends,
-            has_address: address.is_some(),
+            jti: Jti::new(jti),
+            grant,
+            address,
             iat,
             exp,
         }
     }
 
-    fn field(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let end = self.ends.get(i).map_or(self.text.len(), |e| *e as usize);
-        self.text.get(start..end).unwrap_or_default()
-    }
-
     /// The token's `jti`.
     pub fn jti(&self) -> &str {
-        self.field(0)
+        self.jti.as_str()
     }
-    /// The client it was issued to.
-    pub fn client_id(&self) -> &str {
-        self.field(1)
+    /// Which of its batch's grants it belongs to.
+    pub fn grant(&self) -> usize {
+        self.grant as usize
     }
-    /// Its `sub`.
-    pub fn subject(&self) -> &str {
-        self.field(2)
-    }
-    /// The granted scope, space-separated.
-    pub fn scope(&self) -> &str {
-        self.field(3)
-    }
-    /// The dialect whose endpoint issued it.
-    pub fn dialect(&self) -> &str {
-        self.field(4)
-    }
-    /// The signing key id.
-    pub fn kid(&self) -> &str {
-        self.field(5)
+    pub(super) fn set_grant(&mut self, grant: u32) {
+        self.grant = grant;
     }
     /// The caller's address.
-    pub fn address(&self) -> Option<&str> {
-        self.has_address.then(|| self.field(FIELDS))
+    pub fn address(&self) -> Option<IpAddr> {
+        self.address
     }
     /// Issued at, unix seconds.
     pub fn iat(&self) -> i64 {
@@ -113,71 +172,35 @@ impl AuditEntry {
     }
 }
 
-impl From<&AuditRecord> for AuditEntry {
-    /// For records whose address is text already (tests, imports): the
-    /// text is kept as it is.
-    fn from(r: &AuditRecord) -> Self {
-        let fields = EntryFields {
-            jti: &r.jti,
-            client_id: &r.client_id,
-            subject: &r.subject,
-            scope: &r.scope,
-            dialect: &r.dialect,
-            kid: &r.kid,
-        };
-        let mut entry = AuditEntry::new(fields, r.iat, r.exp, None);
-        if let Some(a) = &r.address {
-            entry.text.push_str(a);
-            entry.has_address = true;
-        }
-        entry
-    }
-}
-
-impl From<&AuditEntry> for AuditRecord {
-    fn from(e: &AuditEntry) -> Self {
-        AuditRecord {
-            jti: e.jti().to_owned(),
-            client_id: e.client_id().to_owned(),
-            subject: e.subject().to_owned(),
-            scope: e.scope().to_owned(),
-            dialect: e.dialect().to_owned(),
-            kid: e.kid().to_owned(),
-            iat: e.iat,
-            exp: e.exp,
-            address: e.address().map(str::to_owned),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn every_field_comes_back_as_packed() {
-        let f = EntryFields {
-            jti: "j-1",
-            client_id: "wallet:1",
-            subject: "",
-            scope: "transaction annulment",
-            dialect: "payvalida",
-            kid: "k1",
-        };
-        let ip: IpAddr = "2001:db8::1".parse().unwrap();
-        let e = AuditEntry::new(f, 10, 20, Some(ip));
-        assert_eq!(
-            (e.jti(), e.client_id(), e.subject(), e.scope()),
-            ("j-1", "wallet:1", "", "transaction annulment")
-        );
-        assert_eq!((e.dialect(), e.kid()), ("payvalida", "k1"));
-        assert_eq!(
-            (e.iat(), e.exp(), e.address()),
-            (10, 20, Some("2001:db8::1"))
-        );
-        let none = AuditEntry::new(f, 10, 20, None);
-        assert_eq!(none.address(), None);
-        let record = AuditRecord::from(&e);
-        assert_eq!(AuditEntry::from(&record), e);
+    fn a_grant_gives_back_its_fields_as_packed() {
+        let fields = ["wallet:1", "", "transaction annulment", "payvalida", "k1"];
+        assert_eq!(Grant::new(fields).fields(), fields);
+        assert_eq!(Grant::new([""; GRANT_FIELDS]).fields(), [""; GRANT_FIELDS]);
+    }
+
+    #[test]
+    fn a_grant_hashes_as_its_fields_do() {
+        use std::hash::BuildHasher as _;
+        let fields = ["c", "s", "transaction", "nequi", "k"];
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(Grant::new(fields)), state.hash_one(fields));
+    }
+
+    #[test]
+    fn a_jti_of_any_length_comes_back() {
+        let made = "AAAAAQ1234567890abcdef";
+        assert_eq!(made.len(), INLINE_JTI);
+        for jti in ["", "j-1", made, "a-jti-longer-than-twenty-two-characters"] {
+            let e = AuditEntry::new(jti, 0, 10, 20, None);
+            assert_eq!(e.jti(), jti);
+        }
+        assert!(matches!(Jti::new(made), Jti::Inline { .. }));
+        // ficha's own records take no allocation beyond the buffer's slot.
+        assert!(std::mem::size_of::<AuditEntry>() <= 64);
     }
 }

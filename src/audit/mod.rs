@@ -6,6 +6,7 @@
 //! If the database is down the records wait in the buffer; what overflows
 //! it is dropped and counted, never waited for. A record holds a token's identifiers, never the token.
 
+mod batch;
 mod entry;
 mod query;
 mod trail;
@@ -16,7 +17,8 @@ use serde::Serialize;
 
 use crate::oauth::StoreError;
 
-pub use entry::{AuditEntry, EntryFields};
+pub use batch::AuditBatch;
+pub use entry::{AuditEntry, EntryFields, Grant, GRANT_FIELDS};
 pub use query::{parse_time, AuditQuery};
 pub use trail::{AuditStats, AuditTrail, DEFAULT_AUDIT_CAPACITY};
 pub use writer::run_writer;
@@ -25,7 +27,7 @@ pub use writer::run_writer;
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 
 /// One issued token, as `audit list` reads it (the buffer keeps it
-/// packed, as an [`AuditEntry`]).
+/// as an [`AuditEntry`] of an [`AuditBatch`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
     /// The token's `jti`.
@@ -52,7 +54,7 @@ pub struct AuditRecord {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Inserts a batch in one transaction (a `jti` already there is kept).
-    async fn insert_audit(&self, records: &[AuditEntry]) -> Result<(), StoreError>;
+    async fn insert_audit(&self, batch: &AuditBatch) -> Result<(), StoreError>;
     /// Deletes the rows of tokens issued before `before`; returns how many.
     async fn prune_audit(&self, before: i64) -> Result<u64, StoreError>;
     /// The rows matching `query`, newest first.

@@ -3,10 +3,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::AuditEntry;
+use std::net::IpAddr;
 
-/// Records the buffer holds at most (about 130 bytes each, packed): a
-/// second or two of a busy instance's tokens, or a longer database outage
+use super::{AuditBatch, EntryFields};
+
+/// Records the buffer holds at most (64 bytes each, and their grants once):
+/// a second or two of a busy instance's tokens, or a longer database outage
 /// of a quieter one.
 pub const DEFAULT_AUDIT_CAPACITY: usize = 65_536;
 
@@ -25,7 +27,7 @@ pub struct AuditStats {
 /// the trail is off (`audit_retention_days = 0`).
 #[derive(Debug)]
 pub struct AuditTrail {
-    buffer: Mutex<Vec<AuditEntry>>,
+    buffer: Mutex<AuditBatch>,
     capacity: usize,
     enabled: bool,
     dropped: AtomicU64,
@@ -37,7 +39,7 @@ impl AuditTrail {
     /// A trail buffering at most `capacity` records.
     pub fn new(capacity: usize) -> Self {
         AuditTrail {
-            buffer: Mutex::new(Vec::new()),
+            buffer: Mutex::new(AuditBatch::default()),
             capacity: capacity.max(1),
             enabled: true,
             dropped: AtomicU64::new(0),
@@ -61,7 +63,7 @@ impl AuditTrail {
 
     /// Buffers a record, or drops and counts it when the buffer is full.
     /// Never waits for the database: this runs on the request path.
-    pub fn record(&self, record: AuditEntry) {
+    pub fn record(&self, fields: EntryFields<'_>, iat: i64, exp: i64, address: Option<IpAddr>) {
         if !self.enabled {
             return;
         }
@@ -70,28 +72,26 @@ impl AuditTrail {
             drop(buf);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         } else {
-            buf.push(record);
+            buf.push(fields, iat, exp, address);
         }
     }
 
     /// Takes everything buffered, leaving room for as many: the next
     /// second is likely as busy, and growing by doubling would copy the
     /// buffer a dozen times a second.
-    pub(super) fn take(&self) -> Vec<AuditEntry> {
+    pub(super) fn take(&self) -> AuditBatch {
         let mut buf = self.lock();
         let room = buf.len();
-        std::mem::replace(&mut *buf, Vec::with_capacity(room))
+        std::mem::replace(&mut *buf, AuditBatch::with_capacity(room))
     }
 
     /// Puts back a batch that could not be written, ahead of what arrived
     /// since; what no longer fits is dropped and counted.
-    pub(super) fn put_back(&self, batch: Vec<AuditEntry>) {
+    pub(super) fn put_back(&self, batch: AuditBatch) {
         let mut buf = self.lock();
         let newer = std::mem::take(&mut *buf);
         let mut all = batch;
-        all.extend(newer);
-        let over = all.len().saturating_sub(self.capacity);
-        all.truncate(self.capacity);
+        let over = all.append(newer, self.capacity);
         *buf = all;
         drop(buf);
         self.dropped.fetch_add(over as u64, Ordering::Relaxed);
@@ -112,7 +112,7 @@ impl AuditTrail {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AuditEntry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AuditBatch> {
         // A panic while holding the lock leaves a valid queue behind.
         self.buffer
             .lock()
@@ -124,9 +124,9 @@ impl AuditTrail {
 mod tests {
     use super::*;
 
-    fn rec(n: i64) -> AuditEntry {
+    fn rec(trail: &AuditTrail, n: i64) {
         let jti = format!("j{n}");
-        let fields = crate::audit::EntryFields {
+        let fields = EntryFields {
             jti: &jti,
             client_id: "c",
             subject: "c",
@@ -134,29 +134,33 @@ mod tests {
             dialect: "payvalida",
             kid: "k",
         };
-        AuditEntry::new(fields, n, n + 1, None)
+        trail.record(fields, n, n + 1, None);
+    }
+
+    fn jtis(batch: &AuditBatch) -> Vec<&str> {
+        batch.entries().iter().map(|e| e.jti()).collect()
     }
 
     #[test]
     fn a_full_buffer_drops_and_counts_new_records() {
         let trail = AuditTrail::new(2);
         for n in 0..5 {
-            trail.record(rec(n));
+            rec(&trail, n);
         }
         assert_eq!(trail.stats().dropped, 3);
         let batch = trail.take();
-        assert_eq!(batch, vec![rec(0), rec(1)]);
+        assert_eq!(jtis(&batch), ["j0", "j1"]);
         // A failed batch goes back ahead of newer records; the excess is dropped.
-        trail.record(rec(9));
+        rec(&trail, 9);
         trail.put_back(batch);
-        assert_eq!(trail.take(), vec![rec(0), rec(1)]);
+        assert_eq!(jtis(&trail.take()), ["j0", "j1"]);
         assert_eq!(trail.stats().dropped, 4);
     }
 
     #[test]
     fn a_disabled_trail_keeps_nothing() {
         let trail = AuditTrail::disabled();
-        trail.record(rec(1));
+        rec(&trail, 1);
         assert!(trail.take().is_empty());
         assert_eq!(trail.stats().dropped, 0);
     }

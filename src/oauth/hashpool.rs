@@ -17,12 +17,21 @@
 //!   machine the runtime serving cached clients gets the CPU first (about
 //!   7:1 when both want it) and a flood of hashing cannot stall them; cold
 //!   verifications still progress under full load.
+//! - Work areas given back: a thread whose queue stays empty for
+//!   [`IDLE_RELEASE`] frees its argon2 work area, so that a server past its
+//!   warm-up does not hold one per thread for good (`oauth::secret`).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex};
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// How long a hashing thread waits without work before it frees its work
+/// area: long enough that a burst of cold requests (a restart, a warm-up)
+/// reuses one area throughout, short enough that the steady state that
+/// follows holds none.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why a job could not be run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -79,6 +88,7 @@ struct Shared {
     queue: Mutex<Queue>,
     ready: Condvar,
     capacity: usize,
+    idle_release: std::time::Duration,
 }
 
 impl Shared {
@@ -123,10 +133,19 @@ impl Drop for Ticket<'_> {
 impl HashPool {
     /// Starts `threads` workers behind a queue of at most `capacity` jobs.
     pub fn new(threads: usize, capacity: usize) -> std::io::Result<Self> {
+        Self::with_idle_release(threads, capacity, IDLE_RELEASE)
+    }
+
+    fn with_idle_release(
+        threads: usize,
+        capacity: usize,
+        idle_release: std::time::Duration,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             capacity: capacity.max(1),
+            idle_release,
         });
         for i in 0..threads.max(1) {
             let shared = shared.clone();
@@ -207,6 +226,9 @@ fn lower_priority() {
 }
 
 fn worker(shared: &Shared) {
+    // Whether this thread may hold a work area (it has run a job since it
+    // last freed one).
+    let mut holding = false;
     loop {
         let job = {
             let mut q = shared.lock();
@@ -217,9 +239,24 @@ fn worker(shared: &Shared) {
                 if let Some(job) = q.pop() {
                     break job;
                 }
-                q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                if holding {
+                    let (guard, waited) = shared
+                        .ready
+                        .wait_timeout(q, shared.idle_release)
+                        .unwrap_or_else(|e| e.into_inner());
+                    q = guard;
+                    if waited.timed_out() && q.len == 0 {
+                        drop(q);
+                        super::secret::release_work_area();
+                        holding = false;
+                        q = shared.lock();
+                    }
+                } else {
+                    q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
             }
         };
+        holding = true;
         job();
     }
 }
@@ -275,6 +312,33 @@ mod tests {
         // spaces here ("ficha-argon2-0").
         let nice: i32 = stat.split_whitespace().nth(18).unwrap().parse().unwrap();
         assert_eq!(nice, 9, "{stat}");
+    }
+
+    #[tokio::test]
+    async fn an_idle_thread_frees_its_work_area() {
+        let pool = HashPool::with_idle_release(1, 8, Duration::from_millis(100)).unwrap();
+        let phc = crate::oauth::hash_secret(&"s3cret".to_owned().into()).unwrap();
+        let blocks = pool
+            .run(A, move || {
+                crate::oauth::verify_secret(&phc, &"s3cret".to_owned().into());
+                crate::oauth::secret::work_area_blocks()
+            })
+            .await
+            .unwrap();
+        assert_eq!(blocks, crate::oauth::ARGON2_M_COST as usize);
+        // Back to back, the next job finds the area still there...
+        let kept = pool
+            .run(A, crate::oauth::secret::work_area_blocks)
+            .await
+            .unwrap();
+        assert_eq!(kept, blocks);
+        // ...and after the idle period it is gone.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let after = pool
+            .run(A, crate::oauth::secret::work_area_blocks)
+            .await
+            .unwrap();
+        assert_eq!(after, 0);
     }
 
     #[tokio::test]

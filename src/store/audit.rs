@@ -2,21 +2,28 @@
 //! to `audit_issued`, what it shares with others of its grant (client,
 //! subject, scope, dialect, kid) to `audit_grants`, once; the view
 //! `audit_tokens` joins them back (migration 0009).
+//!
+//! A grant's id, once written or read, is kept ([`GrantIds`]): a batch then
+//! writes only its tokens' rows, where it wrote or looked up every grant it
+//! held (10,000 a second, with as many clients busy). An id stays good
+//! until a prune deletes its grant; a prune that deletes any bumps
+//! `audit_grant_generation` (migration 0010), and a batch that reads a new
+//! generation forgets every id it kept.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use anyhow::anyhow;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 use super::backend::{map_err, Backend, SqlStore, Value};
-use crate::audit::{AuditEntry, AuditQuery, AuditRecord, AuditStore};
+use crate::audit::{
+    AuditBatch, AuditEntry, AuditQuery, AuditRecord, AuditStore, Grant, GRANT_FIELDS,
+};
 use crate::oauth::StoreError;
 
 /// The binds of a token's row: jti, grant id, iat, exp, address.
 const COLUMNS: usize = 5;
-
-/// The binds of a grant: client id, subject, scope, dialect, kid.
-const GRANT_COLUMNS: usize = 5;
 
 /// Rows per INSERT statement: 5 binds each stays far below SQLite's and
 /// PostgreSQL's bind limits. A batch of several statements is still one
@@ -26,12 +33,44 @@ const INSERT_CHUNK: usize = 1000;
 /// The rows `ficha audit list` may ask for at most.
 const MAX_LIST: u32 = 100_000;
 
-/// What a token shares with others of the same grant: a row of
-/// `audit_grants` (client id, subject, scope, dialect, kid).
-type Grant<'a> = [&'a str; GRANT_COLUMNS];
+/// Grant ids kept at most; past it they are all forgotten and found again
+/// (a grant is about 100 bytes here).
+const MAX_GRANT_IDS: usize = 65_536;
 
-fn grant_of(e: &AuditEntry) -> Grant<'_> {
-    [e.client_id(), e.subject(), e.scope(), e.dialect(), e.kid()]
+/// Ids of `audit_grants` rows, as of one generation of its prunes.
+#[derive(Debug, Default)]
+pub(crate) struct GrantIds {
+    generation: i64,
+    ids: HashMap<Grant, i64>,
+}
+
+impl GrantIds {
+    /// The ids known for `grants` (`None` for the others), forgetting them
+    /// all first if the grants have been pruned since they were read.
+    fn lookup(&mut self, generation: i64, grants: &[Grant]) -> Vec<Option<i64>> {
+        if self.generation != generation {
+            self.ids.clear();
+            self.generation = generation;
+        }
+        grants.iter().map(|g| self.ids.get(g).copied()).collect()
+    }
+
+    /// Keeps ids read under `generation`, once their transaction committed.
+    fn keep(&mut self, generation: i64, found: Vec<(Grant, i64)>) {
+        if self.generation != generation {
+            return;
+        }
+        if self.ids.len() + found.len() > MAX_GRANT_IDS {
+            self.ids.clear();
+        }
+        self.ids.extend(found);
+    }
+}
+
+fn lock(ids: &Mutex<GrantIds>) -> std::sync::MutexGuard<'_, GrantIds> {
+    // A panic while holding the lock leaves valid ids behind.
+    ids.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An `audit_grants` row as read back after its insert.
@@ -94,48 +133,52 @@ where
     Option<String>: Value<DB>,
     Option<Vec<u8>>: Value<DB>,
 {
-    async fn insert_audit(&self, records: &[AuditEntry]) -> Result<(), StoreError> {
-        if records.is_empty() {
+    async fn insert_audit(&self, batch: &AuditBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
             return Ok(());
         }
-        // In jti order, a batch's rows append to the jti index's right edge
-        // (a jti starts with its issue second) instead of landing all over
-        // the second's pages: with the pool's small page cache those pages
-        // were read back and spilled again and again (BENCHMARKS.md).
-        let mut records: Vec<&AuditEntry> = records.iter().collect();
-        records.sort_unstable_by(|a, b| a.jti().cmp(b.jti()));
-        // The batch's distinct grants, and for each record which one it is.
-        let mut index: HashMap<Grant<'_>, usize> = HashMap::new();
-        let mut grants: Vec<Grant<'_>> = Vec::new();
-        let slots: Vec<usize> = records
-            .iter()
-            .map(|r| {
-                *index.entry(grant_of(r)).or_insert_with_key(|g| {
-                    grants.push(*g);
-                    grants.len() - 1
-                })
-            })
-            .collect();
-        let mut ids: Vec<Option<i64>> = vec![None; grants.len()];
-        // Every instance inserts new grants in the same order: two batches
-        // meeting the same two new grants in opposite orders would each
-        // wait on the other's row (a deadlock PostgreSQL breaks by failing
-        // one of them).
-        grants.sort_unstable();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        for chunk in grants.chunks(INSERT_CHUNK) {
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(map_err)?;
+        // Before the generation is read: a prune then either committed
+        // already (its new generation is read below) or waits for this
+        // batch's commit, and sees its tokens.
+        if let Some(join) = DB::join_writers("audit_grants") {
+            sqlx::query(&join)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let (generation,): (i64,) = sqlx::query_as("SELECT generation FROM audit_grant_generation")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let grants = batch.grants();
+        let mut ids = lock(&self.grant_ids).lookup(generation, grants);
+        // The grants not known yet, in one order for every instance: two
+        // batches meeting the same two new grants in opposite orders would
+        // each wait on the other's row (a deadlock PostgreSQL breaks by
+        // failing one of them).
+        let mut new: Vec<usize> = (0..grants.len()).filter(|&i| ids[i].is_none()).collect();
+        new.sort_unstable_by(|&a, &b| grants[a].cmp(&grants[b]));
+        let mut found: Vec<(Grant, i64)> = Vec::with_capacity(new.len());
+        for chunk in new.chunks(INSERT_CHUNK) {
             // A grant is written once, by whichever batch or instance meets
             // it first; the rest find it.
-            let values = value_rows::<DB>(chunk.len(), GRANT_COLUMNS);
+            let values = value_rows::<DB>(chunk.len(), GRANT_FIELDS);
             let insert = format!(
                 "INSERT INTO audit_grants (client_id, subject, scope, dialect, kid) \
                  VALUES {values} ON CONFLICT DO NOTHING"
             );
-            // A second's distinct grants are a different number each time:
-            // these statements are not worth keeping prepared.
+            // A second's new grants are a different number each time: these
+            // statements are not worth keeping prepared.
             let mut query = sqlx::query::<DB>(&insert).persistent(false);
-            for field in chunk.iter().flatten() {
-                query = query.bind(*field);
+            for &i in chunk {
+                for field in grants[i].fields() {
+                    query = query.bind(field);
+                }
             }
             query.execute(&mut *tx).await.map_err(map_err)?;
             let select = format!(
@@ -143,20 +186,32 @@ where
                  WHERE (client_id, subject, scope, dialect, kid) IN (VALUES {values})"
             );
             let mut query = sqlx::query_as::<DB, GrantRow>(&select).persistent(false);
-            for field in chunk.iter().flatten() {
-                query = query.bind(*field);
+            for &i in chunk {
+                for field in grants[i].fields() {
+                    query = query.bind(field);
+                }
             }
-            for (id, c, s, sc, d, k) in query.fetch_all(&mut *tx).await.map_err(map_err)? {
+            let rows = query.fetch_all(&mut *tx).await.map_err(map_err)?;
+            let by_fields: HashMap<[&str; GRANT_FIELDS], usize> =
+                chunk.iter().map(|&i| (grants[i].fields(), i)).collect();
+            for (id, c, s, sc, d, k) in &rows {
                 let key = [c.as_str(), s.as_str(), sc.as_str(), d.as_str(), k.as_str()];
-                if let Some(&slot) = index.get(&key) {
-                    ids[slot] = Some(id);
+                if let Some(&i) = by_fields.get(&key) {
+                    ids[i] = Some(*id);
+                    found.push((grants[i].clone(), *id));
                 }
             }
         }
         let ids: Vec<i64> = ids.into_iter().collect::<Option<_>>().ok_or_else(|| {
             StoreError::Unavailable(anyhow!("an audit grant was not found after its insert"))
         })?;
-        for (chunk, slots) in records.chunks(INSERT_CHUNK).zip(slots.chunks(INSERT_CHUNK)) {
+        // In jti order, a batch's rows append to the jti index's right edge
+        // (a jti starts with its issue second) instead of landing all over
+        // the second's pages: with the pool's small page cache those pages
+        // were read back and spilled again and again (BENCHMARKS.md).
+        let mut records: Vec<&AuditEntry> = batch.entries().iter().collect();
+        records.sort_unstable_by(|a, b| a.jti().cmp(b.jti()));
+        for chunk in records.chunks(INSERT_CHUNK) {
             // A batch retried after a commit whose answer was lost must not
             // fail on the rows that made it.
             let sql = format!(
@@ -169,17 +224,21 @@ where
             // time, and sqlx would keep up to 100 such statements, each of
             // up to 5,000 parameters, prepared on every connection.
             let mut query = sqlx::query::<DB>(&sql).persistent(chunk.len() == INSERT_CHUNK);
-            for (r, slot) in chunk.iter().zip(slots) {
+            for r in chunk {
                 query = query
                     .bind(r.jti())
-                    .bind(ids[*slot])
+                    .bind(ids[r.grant()])
                     .bind(r.iat())
                     .bind(r.exp())
-                    .bind(r.address());
+                    .bind(r.address().map(|a| a.to_string()));
             }
             query.execute(&mut *tx).await.map_err(map_err)?;
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        // Only now: the ids of grants this batch inserted exist once it
+        // has committed.
+        lock(&self.grant_ids).keep(generation, found);
+        Ok(())
     }
 
     async fn prune_audit(&self, before: i64) -> Result<u64, StoreError> {
@@ -200,13 +259,20 @@ where
                 .await
                 .map_err(map_err)?;
         }
-        sqlx::query(
+        let pruned = sqlx::query(
             "DELETE FROM audit_grants WHERE NOT EXISTS \
              (SELECT 1 FROM audit_issued t WHERE t.grant_id = audit_grants.id)",
         )
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // Every instance's kept grant ids may name a deleted grant now.
+        if DB::rows_affected(&pruned) > 0 {
+            sqlx::query("UPDATE audit_grant_generation SET generation = generation + 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)?;
         Ok(DB::rows_affected(&done))
     }

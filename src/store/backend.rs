@@ -12,7 +12,11 @@
 //! generic impl block restates them, and a backend that lacks one fails to
 //! compile at that block, not at a macro call.
 
+use std::sync::{Arc, Mutex};
+
 use sqlx::{Database, Decode, Encode, Pool, Type};
+
+use super::audit::GrantIds;
 
 use crate::oauth::StoreError;
 
@@ -32,6 +36,18 @@ pub trait Backend: Database {
     /// `table` out until the transaction ends. SQLite needs none: it has one
     /// writer at a time.
     fn lock_out_writers(table: &str) -> Option<String>;
+
+    /// The statement, if the database needs one, by which a writer of
+    /// `table` waits for a transaction that locked its writers out
+    /// ([`Backend::lock_out_writers`]) and keeps the next one waiting until
+    /// it commits, before it has written anything.
+    fn join_writers(table: &str) -> Option<String>;
+
+    /// How a transaction that reads and then writes begins: on SQLite it
+    /// must take the write lock at once, or a write committed by another
+    /// connection after its read would fail its first write at once
+    /// (`SQLITE_BUSY_SNAPSHOT`) instead of waiting.
+    const BEGIN_WRITE: &'static str;
 }
 
 /// A Rust type a backend both binds and reads. Its supertraits are implied
@@ -52,12 +68,25 @@ impl<DB: Database, T> Value<DB> for T where
 #[derive(Debug)]
 pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
+    /// The audit grants' ids this store has written or read
+    /// (`store::audit`), shared by its clones.
+    pub(super) grant_ids: Arc<Mutex<GrantIds>>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    pub(super) fn new(pool: Pool<DB>) -> Self {
+        SqlStore {
+            pool,
+            grant_ids: Arc::default(),
+        }
+    }
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         SqlStore {
             pool: self.pool.clone(),
+            grant_ids: self.grant_ids.clone(),
         }
     }
 }

@@ -27,6 +27,13 @@ impl Backend for sqlx::Postgres {
     fn lock_out_writers(table: &str) -> Option<String> {
         Some(format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
     }
+
+    /// ROW EXCLUSIVE, the lock an INSERT takes, taken before any insert.
+    fn join_writers(table: &str) -> Option<String> {
+        Some(format!("LOCK TABLE {table} IN ROW EXCLUSIVE MODE"))
+    }
+
+    const BEGIN_WRITE: &'static str = "BEGIN";
 }
 
 impl SqlStore<sqlx::Postgres> {
@@ -47,7 +54,7 @@ impl SqlStore<sqlx::Postgres> {
             .run(&pool)
             .await
             .context("Failed to migrate the PostgreSQL database")?;
-        Ok(SqlStore { pool })
+        Ok(SqlStore::new(pool))
     }
 
     /// Connects without migrating (`ficha config check`), in read-only
@@ -82,6 +89,6 @@ impl SqlStore<sqlx::Postgres> {
         };
         let status =
             super::SchemaStatus::compare(&sqlx::migrate!("./migrations/postgres"), applied);
-        Ok((SqlStore { pool }, status))
+        Ok((SqlStore::new(pool), status))
     }
 }

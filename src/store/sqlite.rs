@@ -48,6 +48,12 @@ impl Backend for sqlx::Sqlite {
     fn lock_out_writers(_table: &str) -> Option<String> {
         None
     }
+
+    fn join_writers(_table: &str) -> Option<String> {
+        None
+    }
+
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 }
 
 impl SqlStore<sqlx::Sqlite> {
@@ -128,7 +134,7 @@ impl SqlStore<sqlx::Sqlite> {
                 .context("Failed to read the applied migrations")?
         };
         let status = super::SchemaStatus::compare(&sqlx::migrate!("./migrations/sqlite"), applied);
-        Ok((SqlStore { pool }, status))
+        Ok((SqlStore::new(pool), status))
     }
 
     /// Opens the pool and applies the migrations, once.
@@ -147,7 +153,7 @@ impl SqlStore<sqlx::Sqlite> {
         // command next to a busy server (`audit list`, `client list`) would
         // otherwise queue behind its writes for SQLite's write lock.
         if Self::is_current(&pool).await {
-            return Ok(SqlStore { pool });
+            return Ok(SqlStore::new(pool));
         }
         // Several processes may open a new database at once (a server and a
         // CLI command): sqlx's migration lock does nothing on SQLite, so two
@@ -170,7 +176,7 @@ impl SqlStore<sqlx::Sqlite> {
             .await
             .context("Failed to migrate the SQLite database")?;
         drop(conn);
-        Ok(SqlStore { pool })
+        Ok(SqlStore::new(pool))
     }
 }
 

@@ -224,7 +224,7 @@ async fn audit_flood_on_postgres() {
 #[tokio::test]
 async fn two_instances_writing_the_same_new_grants_both_succeed() {
     use crate::helpers::{drop_database, fresh_database};
-    use ficha::audit::{AuditEntry, AuditRecord};
+    use ficha::audit::{AuditBatch, AuditRecord};
     use ficha::store::{connect, PoolSettings};
     let dir = tempfile::TempDir::new().unwrap();
     let Some(url) = fresh_database(Backend::Postgres, &dir).await else {
@@ -232,26 +232,28 @@ async fn two_instances_writing_the_same_new_grants_both_succeed() {
     };
     let one = connect(&url, &PoolSettings::default()).await.unwrap();
     let two = connect(&url, &PoolSettings::default()).await.unwrap();
-    let entry = |jti: String, client: String| {
-        AuditEntry::from(&AuditRecord {
-            jti,
-            subject: client.clone(),
-            client_id: client,
-            scope: "transaction".into(),
-            dialect: "payvalida".into(),
-            kid: "k1".into(),
-            iat: 1_700_000_000,
-            exp: 1_700_001_200,
-            address: None,
-        })
+    let entry = |jti: String, client: String| AuditRecord {
+        jti,
+        subject: client.clone(),
+        client_id: client,
+        scope: "transaction".into(),
+        dialect: "payvalida".into(),
+        kid: "k1".into(),
+        iat: 1_700_000_000,
+        exp: 1_700_001_200,
+        address: None,
     };
     for i in 0..100 {
         let (x, y) = (format!("x{i}"), format!("y{i}"));
-        let first = [
+        let first: AuditBatch = [
             entry(format!("a{i}"), x.clone()),
             entry(format!("b{i}"), y.clone()),
-        ];
-        let second = [entry(format!("c{i}"), y), entry(format!("d{i}"), x)];
+        ]
+        .iter()
+        .collect();
+        let second: AuditBatch = [entry(format!("c{i}"), y), entry(format!("d{i}"), x)]
+            .iter()
+            .collect();
         let (a, b) = tokio::join!(one.insert_audit(&first), two.insert_audit(&second));
         a.unwrap();
         b.unwrap();
@@ -259,4 +261,64 @@ async fn two_instances_writing_the_same_new_grants_both_succeed() {
     drop(one);
     drop(two);
     drop_database(&url).await;
+}
+
+/// Two instances on one database: the first keeps the id of a grant it
+/// wrote; the second prunes that grant (no token uses it any more). The
+/// first must see that its kept id is gone and write the grant again, or
+/// its next tokens would point at no grant and vanish from `audit_tokens`.
+async fn a_grant_pruned_by_another_instance_is_written_again(backend: Backend) {
+    use crate::helpers::{drop_database, fresh_database};
+    use ficha::audit::{AuditBatch, AuditQuery, AuditRecord};
+    use ficha::store::{connect, PoolSettings};
+    let dir = tempfile::TempDir::new().unwrap();
+    let Some(url) = fresh_database(backend, &dir).await else {
+        return;
+    };
+    let one = connect(&url, &PoolSettings::default()).await.unwrap();
+    let two = connect(&url, &PoolSettings::default()).await.unwrap();
+    let record = |jti: &str, iat: i64| AuditRecord {
+        jti: jti.into(),
+        client_id: "wallet".into(),
+        subject: "wallet".into(),
+        scope: "transaction".into(),
+        dialect: "payvalida".into(),
+        kid: "k1".into(),
+        iat,
+        exp: iat + 1200,
+        address: Some("10.0.0.7".into()),
+    };
+    let first: AuditBatch = [record("j-1", 1_700_000_000)].iter().collect();
+    one.insert_audit(&first).await.unwrap();
+    assert_eq!(two.prune_audit(1_800_000_000).await.unwrap(), 1);
+    let again = record("j-2", 1_900_000_000);
+    let second: AuditBatch = std::iter::once(&again).collect();
+    one.insert_audit(&second).await.unwrap();
+    let all = AuditQuery {
+        client_id: None,
+        since: None,
+        until: None,
+        jti: None,
+        limit: 10,
+    };
+    assert_eq!(two.list_audit(&all).await.unwrap(), vec![again.clone()]);
+    // And the id written the second time is kept and good.
+    let third = record("j-3", 1_900_000_001);
+    one.insert_audit(&std::iter::once(&third).collect())
+        .await
+        .unwrap();
+    assert_eq!(two.list_audit(&all).await.unwrap(), vec![third, again]);
+    drop(one);
+    drop(two);
+    drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn a_grant_pruned_by_another_instance_is_written_again_on_sqlite() {
+    a_grant_pruned_by_another_instance_is_written_again(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_grant_pruned_by_another_instance_is_written_again_on_postgres() {
+    a_grant_pruned_by_another_instance_is_written_again(Backend::Postgres).await;
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::response::Response;
 
-use crate::audit::{AuditEntry, EntryFields};
+use crate::audit::EntryFields;
 use crate::http::dialect::{DecodeContext, Dialect, DialectKind, DialectRequest};
 use crate::http::errors::{ErrorResponse, HttpError};
 use crate::http::extractors::{body_bytes, Peer};
@@ -122,7 +122,7 @@ fn render(
         Ok(Answer::Token(token)) => {
             state.metrics.issued(name, elapsed);
             audit(&token, peer);
-            state.audit.record(audit_record(&token, name, peer));
+            record_audit(&state.audit, &token, name, peer);
             (dialect.render_token(&token), "issued")
         }
         Ok(Answer::Malformed) => {
@@ -160,7 +160,12 @@ pub fn audit(token: &IssuedToken, address: Peer) {
 }
 
 /// The audit trail's row for an issued token: identifiers, never the token.
-fn audit_record(token: &IssuedToken, dialect: &str, address: Peer) -> AuditEntry {
+fn record_audit(
+    trail: &crate::audit::AuditTrail,
+    token: &IssuedToken,
+    dialect: &str,
+    address: Peer,
+) {
     let c = &token.claims;
     let fields = EntryFields {
         jti: &c.jti,
@@ -170,7 +175,7 @@ fn audit_record(token: &IssuedToken, dialect: &str, address: Peer) -> AuditEntry
         dialect,
         kid: &token.kid,
     };
-    AuditEntry::new(fields, c.iat, c.exp, address.0)
+    trail.record(fields, c.iat, c.exp, address.0);
 }
 
 /// 405 for any method but POST, with `Allow: POST`, in `kind`'s shape.

@@ -1,6 +1,6 @@
 //! The sandbox's faults and the audit trail.
 
-use ficha::audit::{AuditEntry, AuditQuery, AuditRecord};
+use ficha::audit::{AuditBatch, AuditQuery, AuditRecord};
 use ficha::sandbox::FaultRecord;
 use ficha::store::Store;
 
@@ -66,10 +66,11 @@ pub async fn audit(store: &dyn Store) {
         record("a-2", "contract-b", T0 + 1),
         record("a-3", "contract-a", T0 + 2),
     ];
-    let packed: Vec<AuditEntry> = batch.iter().map(AuditEntry::from).collect();
+    let packed: AuditBatch = batch.iter().collect();
     store.insert_audit(&packed).await.unwrap();
     // A batch retried after a lost answer keeps the rows that made it.
-    store.insert_audit(&packed[..1]).await.unwrap();
+    let retried: AuditBatch = batch[..1].iter().collect();
+    store.insert_audit(&retried).await.unwrap();
     let query = AuditQuery {
         client_id: None,
         since: None,
@@ -119,7 +120,8 @@ pub async fn audit(store: &dyn Store) {
         },
     ];
     for r in &again {
-        store.insert_audit(&[AuditEntry::from(r)]).await.unwrap();
+        let one: AuditBatch = std::iter::once(r).collect();
+        store.insert_audit(&one).await.unwrap();
     }
     let mut newest_first = again.to_vec();
     newest_first.reverse();
