@@ -6,6 +6,7 @@
 //! If the database is down the records wait in the buffer; what overflows
 //! it is dropped and counted, never waited for. A record holds a token's identifiers, never the token.
 
+mod address;
 mod batch;
 mod entry;
 mod query;
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 use crate::oauth::StoreError;
 
+pub use address::AddressText;
 pub use batch::AuditBatch;
 pub use entry::{AuditEntry, EntryFields, Grant, GRANT_FIELDS};
 pub use query::{parse_time, AuditQuery};

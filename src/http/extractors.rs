@@ -147,11 +147,16 @@ impl FromRequestParts<AppState> for Peer {
     }
 }
 
+impl Peer {
+    /// How an unknown address is written.
+    pub const UNKNOWN: &'static str = "unknown";
+}
+
 impl std::fmt::Display for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             Some(ip) => ip.fmt(f),
-            None => f.write_str("unknown"),
+            None => f.write_str(Self::UNKNOWN),
         }
     }
 }

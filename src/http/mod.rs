@@ -16,6 +16,7 @@ mod routes;
 mod sandbox;
 mod serve;
 mod state;
+mod timeout;
 pub mod tls;
 mod watchdog;
 
@@ -25,8 +26,8 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::routing::{any, post, MethodRouter};
 use axum::Router;
+use timeout::RequestTimeoutLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
@@ -40,29 +41,46 @@ pub use state::{AppState, Shared};
 /// Every route of the server, with its layers. Tests call this too.
 pub fn router(state: AppState) -> Router {
     let (router, api) = routes(&state).split_for_parts();
-    router
+    let router = router
         .route(paths::OPENAPI, openapi::serve(openapi::render(&api)))
         .layer(DefaultBodyLimit::max(extractors::MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(10),
-        ))
-        .layer(
-            // Spans carry the method and the matched route, never headers
-            // or bodies: those hold credentials and tokens. They are debug
-            // level: a span per request at info cost about a third of the
-            // token endpoint's throughput (BENCHMARKS.md), and the audit
-            // event already records every token issued.
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let path = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map_or("unmatched", MatchedPath::as_str);
-                tracing::debug_span!("http", method = %req.method(), route = path)
-            }),
-        )
+        .layer(RequestTimeoutLayer::new(REQUEST_TIMEOUT));
+    let router = match request_spans() {
+        Some(spans) => router.layer(spans),
+        None => router,
+    };
+    router
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
         .with_state(state)
+}
+
+/// The longest a handler may take before it is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The layer of [`request_spans`].
+type RequestSpans = TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    fn(&Request) -> tracing::Span,
+>;
+
+/// A debug span per request, when debug events of this module are
+/// recorded at all (the log filter is set at start-up). Spans carry the
+/// method and the matched route, never headers or bodies: those hold
+/// credentials and tokens. They are debug level: a span per request at info
+/// cost about a third of the token endpoint's throughput, and the layer
+/// itself, recording nothing, still cost about 0.6 % (BENCHMARKS.md); the
+/// audit event already records every token issued, and `http::errors` logs
+/// every internal error.
+fn request_spans() -> Option<RequestSpans> {
+    fn span(req: &Request) -> tracing::Span {
+        let path = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str);
+        tracing::debug_span!("http", method = %req.method(), route = path)
+    }
+    tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| TraceLayer::new_for_http().make_span_with(span as fn(&Request) -> tracing::Span))
 }
 
 /// Every route but `/openapi.json`, each registered with its OpenAPI

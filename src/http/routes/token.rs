@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::response::Response;
 
-use crate::audit::EntryFields;
+use crate::audit::{AddressText, EntryFields};
 use crate::http::dialect::{DecodeContext, Dialect, DialectKind, DialectRequest};
 use crate::http::errors::{ErrorResponse, HttpError};
 use crate::http::extractors::{body_bytes, Peer};
@@ -145,6 +145,7 @@ fn render(
 /// The per-token audit record: to the structured log, never a synchronous
 /// database write (SPEC §3), and never the token or a sealed claim.
 pub fn audit(token: &IssuedToken, address: Peer) {
+    let text = address.0.map(AddressText::new);
     // Plain `&str` fields: they are written as they are, where `%` would
     // run each through the formatting machinery first (BENCHMARKS.md).
     tracing::info!(
@@ -154,7 +155,7 @@ pub fn audit(token: &IssuedToken, address: Peer) {
         jti = token.claims.jti.as_str(),
         kid = token.kid.as_str(),
         exp = token.claims.exp,
-        address = %address,
+        address = text.as_ref().map_or(Peer::UNKNOWN, AddressText::as_str),
         "token issued"
     );
 }
