@@ -153,32 +153,52 @@ impl RequestLog {
     }
 }
 
+/// Words that mark a parameter or header name as carrying a credential,
+/// wherever they appear in it, in any case.
+const SENSITIVE_WORDS: [&str; 11] = [
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "assertion",
+    "credential",
+    "authorization",
+    "cookie",
+    "api-key",
+    "apikey",
+    "api_key",
+];
+
+/// [`SENSITIVE_WORDS`] as one automaton: a name is read once, where
+/// trying each word at each position cost about 2,000 instructions a
+/// name, the larger part of a sandbox request's capture (BENCHMARKS.md).
+static SENSITIVE: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SENSITIVE_WORDS)
+            .ok()
+    });
+
 /// Whether a parameter or header of this name carries a credential.
-/// Runs for every header and parameter of every sandbox request, so it
-/// compares in place rather than lower-casing a copy.
+/// Runs for every header and parameter of every sandbox request.
 fn sensitive(name: &str) -> bool {
-    const WORDS: [&str; 11] = [
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "assertion",
-        "credential",
-        "authorization",
-        "cookie",
-        "api-key",
-        "apikey",
-        "api_key",
-    ];
-    let name = name.trim().as_bytes();
-    WORDS.iter().any(|w| {
-        name.windows(w.len())
-            .any(|part| part.eq_ignore_ascii_case(w.as_bytes()))
-    })
+    let name = name.trim();
+    let word = match SENSITIVE.as_ref() {
+        Some(words) => words.is_match(name),
+        // The automaton of these few words always builds; were it not to,
+        // the slow way gives the same answer.
+        None => SENSITIVE_WORDS.iter().any(|w| {
+            name.as_bytes()
+                .windows(w.len())
+                .any(|part| part.eq_ignore_ascii_case(w.as_bytes()))
+        }),
+    };
+    word
         // Peinau's `identifier` travels sealed in the token, never in
         // clear (SPEC §5); `code` is an authorization code.
-        || name.eq_ignore_ascii_case(b"identifier")
-        || name.eq_ignore_ascii_case(b"code")
+        || name.eq_ignore_ascii_case("identifier")
+        || name.eq_ignore_ascii_case("code")
 }
 
 /// A header value as the log keeps it: credentials masked, keeping only
@@ -415,6 +435,42 @@ mod tests {
             brace,
             "{grant_type=client_credentials, identifier=***, client_secret=***}"
         );
+    }
+
+    #[test]
+    fn a_name_is_sensitive_when_it_holds_a_word_in_any_case() {
+        for name in [
+            "client_secret",
+            "Client-Secret",
+            "password",
+            "X-PASSWD",
+            "refresh_token",
+            "client_assertion",
+            "credentials",
+            "authorization",
+            "Proxy-Authorization",
+            "cookie",
+            "x-api-key",
+            "ApiKey",
+            "my_api_key",
+            " identifier ",
+            "CODE",
+        ] {
+            assert!(sensitive(name), "{name}");
+        }
+        for name in [
+            "grant_type",
+            "scope",
+            "client_id",
+            "host",
+            "content-type",
+            "codes",
+            "identifiers",
+            "tok",
+            "",
+        ] {
+            assert!(!sensitive(name), "{name}");
+        }
     }
 
     #[test]
