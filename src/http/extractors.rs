@@ -2,7 +2,6 @@
 //! rejections that are RFC 6749 errors: axum's own plain-text 415/422
 //! rejections never reach a client. Also the RFC 6750 bearer token.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
@@ -64,7 +63,7 @@ pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ErrorRe
 #[derive(Debug)]
 pub struct ClientForm {
     /// The decoded parameters.
-    pub form: HashMap<String, String>,
+    pub form: crate::oauth::Params,
     /// The `Authorization` header, when one was sent.
     pub authorization: Option<String>,
 }

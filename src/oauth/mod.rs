@@ -29,7 +29,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use denylist::{Denylist, Stale, REVOCATION_PRUNE_MARGIN_SECS};
 pub use error::{AuthFailure, TokenError};
 pub use request::{
-    credentials, encode_raw_basic, parse_basic, parse_form, Candidate, Credentials, Grant,
+    credentials, encode_raw_basic, parse_basic, parse_form, Candidate, Credentials, Grant, Params,
     RawTokenRequest, TokenRequest,
 };
 pub use scope::{Scope, ScopeError, ScopeSet};

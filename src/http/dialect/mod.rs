@@ -24,7 +24,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::ClaimsKeys;
-use crate::oauth::{parse_form, IssuedToken, TokenError, TokenRequest};
+use crate::oauth::{parse_form, IssuedToken, Params, TokenError, TokenRequest};
 use crate::sandbox::BodyFormat;
 
 use super::errors::{no_store, ErrorResponse};
@@ -289,9 +289,9 @@ impl<'de> Deserialize<'de> for Members {
 /// Reads a JSON object of parameters: strings (numbers read as their text,
 /// `null` as absent), none repeated. `None` when the body is not a JSON
 /// object at all.
-pub(crate) fn json_params(body: &[u8]) -> Option<Result<HashMap<String, String>, TokenError>> {
+pub(crate) fn json_params(body: &[u8]) -> Option<Result<Params, TokenError>> {
     let Members(members) = serde_json::from_slice(body).ok()?;
-    let mut map = HashMap::new();
+    let mut map = Params::default();
     for (k, v) in members {
         let v = match v {
             serde_json::Value::Null => continue,
@@ -313,9 +313,9 @@ pub(crate) fn json_params(body: &[u8]) -> Option<Result<HashMap<String, String>,
 /// Reads a body that may be empty, a JSON object (`{}` included) or a form,
 /// whatever its Content-Type says, as real clients of some providers send
 /// all three.
-pub(crate) fn lenient_params(body: &[u8]) -> Result<HashMap<String, String>, TokenError> {
+pub(crate) fn lenient_params(body: &[u8]) -> Result<Params, TokenError> {
     if body.trim_ascii().is_empty() {
-        return Ok(HashMap::new());
+        return Ok(Params::default());
     }
     match json_params(body) {
         Some(params) => params,

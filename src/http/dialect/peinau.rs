@@ -8,15 +8,13 @@
 //! expires_in}` where `expires_in` is the absolute expiry in epoch seconds,
 //! as theirs is. They document no error shape, so errors are RFC 6749's.
 
-use std::collections::HashMap;
-
 use axum::response::Response;
 use serde_json::json;
 
 use crate::http::extractors::authorization;
 use crate::keys::SEALED_CLAIM_PREFIX;
 use crate::oauth::{
-    encode_raw_basic, parse_form, IssuedToken, RawTokenRequest, TokenError, TokenRequest,
+    encode_raw_basic, parse_form, IssuedToken, Params, RawTokenRequest, TokenError, TokenRequest,
 };
 use crate::sandbox::BodyFormat;
 
@@ -83,7 +81,7 @@ impl Dialect for Peinau {
 }
 
 /// The body's parameters: empty, JSON, the brace form, or a form.
-fn params(body: &[u8]) -> Result<HashMap<String, String>, TokenError> {
+fn params(body: &[u8]) -> Result<Params, TokenError> {
     let text = body.trim_ascii();
     if !text.starts_with(b"{") {
         return parse_form(text);
@@ -96,7 +94,7 @@ fn params(body: &[u8]) -> Result<HashMap<String, String>, TokenError> {
 
 /// Reads `{key=value, key=value}`: values are taken literally (no
 /// percent-decoding), and a repeated key is refused as in a form.
-fn brace_form(text: &[u8]) -> Result<HashMap<String, String>, TokenError> {
+fn brace_form(text: &[u8]) -> Result<Params, TokenError> {
     const MALFORMED: TokenError =
         TokenError::InvalidRequest("the body is neither a form nor {key=value, ...}");
     let text = std::str::from_utf8(text).map_err(|_| MALFORMED)?;
@@ -104,7 +102,7 @@ fn brace_form(text: &[u8]) -> Result<HashMap<String, String>, TokenError> {
         .strip_prefix('{')
         .and_then(|t| t.strip_suffix('}'))
         .ok_or(MALFORMED)?;
-    let mut map = HashMap::new();
+    let mut map = Params::default();
     for pair in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').ok_or(MALFORMED)?;
         let k = k.trim();
