@@ -9,7 +9,7 @@ use crate::http::extractors::{authorization, content_type_is};
 use crate::oauth::{parse_form, IssuedToken, RawTokenRequest, TokenError, TokenRequest};
 use crate::sandbox::BodyFormat;
 
-use super::{json_no_store, DecodeContext, Dialect, DialectKind, DialectRequest};
+use super::{json_no_store, DecodeContext, Dialect, DialectKind, DialectRequest, JwtJson};
 
 /// Payválida, standard OAuth2.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ impl Dialect for Payvalida {
 
     fn render_token(&self, token: &IssuedToken) -> Response {
         json_no_store(TokenBody {
-            access_token: &token.access_token,
+            access_token: JwtJson::new(&token.access_token),
             expires_in: token.expires_in,
             refresh_token: token.refresh_token.as_ref().map(|r| r.expose_secret()),
             scope: &token.claims.scope,
@@ -60,11 +60,12 @@ impl Dialect for Payvalida {
 }
 
 /// RFC 6749 §5.1, borrowed from the issued token: the hot path's answer is
-/// serialized straight into the response body, with no copy of the token.
+/// serialized straight into the response body, the token as it is
+/// ([`JwtJson`]).
 /// Members in alphabetical order, as they have always been sent.
 #[derive(Serialize)]
 struct TokenBody<'a> {
-    access_token: &'a str,
+    access_token: JwtJson,
     expires_in: i64,
     /// Present for the password and refresh_token grants only.
     #[serde(skip_serializing_if = "Option::is_none")]
