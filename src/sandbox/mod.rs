@@ -13,17 +13,16 @@
 mod capture;
 mod fault;
 mod feed;
+mod mask;
 
 use std::time::Duration;
 
-pub use capture::{
-    mask_body, mask_header, masked_headers, BodyFormat, CapturedRequest, RequestLog,
-    DEFAULT_CAPTURE_CAPACITY, MASK,
-};
+pub use capture::{CapturedRequest, RequestLog, DEFAULT_CAPTURE_CAPACITY};
 pub use fault::{
     FaultKind, FaultRecord, FaultSet, FaultStatus, FaultStore, InvalidFault, Phase, MAX_DELAY_MS,
 };
 pub use feed::{Feed, Subscription, FEED_CAPACITY};
+pub use mask::{mask_body, mask_header, masked_headers, BodyFormat, MASK};
 
 /// What a sandbox server holds for its test aids.
 #[derive(Debug)]
