@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use crate::keys::Alg;
 use crate::oauth::{
     hash_secret, parse_audiences, verify_secret, AuthMethod, Client, ClientId, ClientStore,
-    GrantType, ScopeSet, User, UserStore, Username, ANY_AUDIENCE,
+    DialectSet, GrantType, ScopeSet, User, UserStore, Username, ANY_AUDIENCE,
 };
 use crate::store::Store;
 
@@ -123,7 +123,7 @@ pub async fn ensure(store: &dyn ClientStore, now: i64) -> anyhow::Result<Vec<See
         let mut client = Client::new(id, scopes, &secret, now)?;
         client.name = Some(format!("{} sandbox seed", seed.dialect));
         // SPEC §5: each seed speaks its own provider's dialect only.
-        client.dialects = BTreeSet::from([seed.dialect.to_owned()]);
+        client.dialects = DialectSet::from([seed.dialect.to_owned()]);
         client.alg = seed.alg;
         if seed.secret_in_body {
             client.auth_methods =

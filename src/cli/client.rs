@@ -1,7 +1,5 @@
 //! `ficha client ...`: registers and manages clients and their secrets.
 
-use std::collections::BTreeSet;
-
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -9,8 +7,8 @@ use serde_json::json;
 use super::output::{client_json, client_text, print};
 use crate::keys::Alg;
 use crate::oauth::{
-    self, parse_audiences, parse_list, AuthMethod, Client, ClientId, GrantType, ScopeSet,
-    StoreError,
+    self, parse_audiences, parse_list, AuthMethod, Client, ClientId, DialectSet, GrantType,
+    ScopeSet, StoreError,
 };
 use crate::store::Store;
 
@@ -175,7 +173,7 @@ fn apply_attrs(c: &mut Client, a: &ClientAttrs) -> anyhow::Result<()> {
 }
 
 /// Parses `--dialects`: known dialect names, at least one.
-pub fn parse_dialects(list: &str) -> anyhow::Result<BTreeSet<String>> {
+pub fn parse_dialects(list: &str) -> anyhow::Result<DialectSet> {
     let set = list
         .split(',')
         .filter(|d| !d.trim().is_empty())
@@ -183,7 +181,7 @@ pub fn parse_dialects(list: &str) -> anyhow::Result<BTreeSet<String>> {
             d.parse::<crate::http::DialectKind>()
                 .map(|k| k.as_str().to_owned())
         })
-        .collect::<anyhow::Result<BTreeSet<String>>>()?;
+        .collect::<anyhow::Result<DialectSet>>()?;
     anyhow::ensure!(!set.is_empty(), "--dialects must name at least one dialect");
     Ok(set)
 }

@@ -22,8 +22,8 @@ mod verify;
 
 pub use auth::{AuthSettings, AuthStats, Authenticator, MAX_LIVE_SECRETS};
 pub use client::{
-    generate_secret, parse_audiences, parse_list, AuthMethod, Client, ClientId, GrantType,
-    InvalidValue, StoredSecret, ANY_AUDIENCE, DEFAULT_DIALECT,
+    generate_secret, parse_audiences, parse_list, AuthMethod, Client, ClientId, DialectSet,
+    GrantType, InvalidValue, StoredSecret, ANY_AUDIENCE, DEFAULT_DIALECT,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use denylist::{Denylist, Stale, REVOCATION_PRUNE_MARGIN_SECS};

@@ -10,7 +10,8 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 use super::backend::{corrupt, map_err, Backend, SqlStore, Value};
 use crate::keys::Alg;
 use crate::oauth::{
-    parse_audiences, parse_list, Client, ClientId, ClientStore, ScopeSet, StoreError, StoredSecret,
+    parse_audiences, parse_list, Client, ClientId, ClientStore, DialectSet, ScopeSet, StoreError,
+    StoredSecret,
 };
 use crate::sync::Change;
 
@@ -86,7 +87,7 @@ fn audiences(set: &BTreeSet<String>) -> Option<String> {
 }
 
 /// Renders a dialect list as the store keeps it: comma-separated.
-fn dialects(set: &BTreeSet<String>) -> String {
+fn dialects(set: &DialectSet) -> String {
     set.iter().map(String::as_str).collect::<Vec<_>>().join(",")
 }
 

@@ -187,7 +187,7 @@ mod tests {
             allowed_audiences: BTreeSet::new(),
             grants: BTreeSet::new(),
             auth_methods: BTreeSet::new(),
-            dialects: BTreeSet::new(),
+            dialects: Default::default(),
             alg: crate::keys::Alg::Es256,
             can_introspect: false,
             enabled: true,

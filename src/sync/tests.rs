@@ -198,7 +198,7 @@ fn public_client(id: &str) -> Client {
         audience: None,
         grants: BTreeSet::from([GrantType::ClientCredentials]),
         auth_methods: BTreeSet::from([AuthMethod::None]),
-        dialects: BTreeSet::new(),
+        dialects: Default::default(),
         alg: crate::keys::Alg::Es256,
         allowed_audiences: Default::default(),
         can_introspect: false,

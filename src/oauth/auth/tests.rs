@@ -22,7 +22,7 @@ fn client(id: &str, secret: &str) -> Client {
         audience: None,
         grants: BTreeSet::from([GrantType::ClientCredentials]),
         auth_methods: BTreeSet::from([AuthMethod::ClientSecretBasic]),
-        dialects: BTreeSet::new(),
+        dialects: Default::default(),
         alg: crate::keys::Alg::Es256,
         allowed_audiences: Default::default(),
         can_introspect: false,
