@@ -11,6 +11,8 @@
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
+use crate::oauth::JTI_LEN;
+
 /// A record's text fields as the token endpoint has them.
 #[derive(Debug, Clone, Copy)]
 pub struct EntryFields<'a> {
@@ -85,15 +87,15 @@ impl Hash for Grant {
 }
 
 /// A token's own jti, inline when it is as short as the ones ficha makes
-/// (22 characters), so that recording a token allocates nothing.
+/// ([`JTI_LEN`] characters), so that recording a token allocates nothing.
 #[derive(Clone, PartialEq, Eq)]
 enum Jti {
     Inline { len: u8, bytes: [u8; INLINE_JTI] },
     Heap(Box<str>),
 }
 
-/// The longest jti kept inline: base64url of 16 bytes.
-const INLINE_JTI: usize = 22;
+/// The longest jti kept inline: the length of those ficha makes.
+const INLINE_JTI: usize = JTI_LEN;
 
 impl Jti {
     fn new(jti: &str) -> Self {

@@ -39,7 +39,7 @@ pub(crate) use store::memory;
 pub use store::{ClientStore, StoreError, UserStore};
 pub use token::{
     audience_for, granted_scope, lifetime, AccessClaims, IssuedToken, Minted, Mode, Policy,
-    TokenService, DEFAULT_REFRESH_MAX_LIFETIME, DEFAULT_REFRESH_TTL, DEFAULT_TTL,
+    TokenService, DEFAULT_REFRESH_MAX_LIFETIME, DEFAULT_REFRESH_TTL, DEFAULT_TTL, JTI_LEN,
 };
 pub use user::{
     new_refresh_token, refresh_token_hash, NewRefreshToken, RefreshOutcome, User, Username,

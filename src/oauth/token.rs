@@ -438,6 +438,13 @@ pub fn granted_scope(client: &Client, requested: Option<ScopeSet>) -> Result<Sco
     }
 }
 
+/// The bytes a `jti` encodes (see [`new_jti`]).
+const JTI_BYTES: usize = 16;
+
+/// The length of a `jti` ficha makes: base64url of [`JTI_BYTES`], unpadded.
+/// The audit buffer keeps one this long inline (`audit::entry`).
+pub const JTI_LEN: usize = (JTI_BYTES * 4).div_ceil(3);
+
 /// A `jti`: the issue second (32 bits, big-endian) then 96 random bits,
 /// base64url. Random bits alone make it unique without coordination
 /// between instances; the time prefix makes the jtis of one second share
@@ -447,7 +454,7 @@ pub fn granted_scope(client: &Client, requested: Option<ScopeSet>) -> Result<Sco
 /// token with the trail on, BENCHMARKS.md). `as u32` wraps in 2106.
 fn new_jti(now: i64) -> String {
     use base64::Engine as _;
-    let mut b = [0u8; 16];
+    let mut b = [0u8; JTI_BYTES];
     b[..4].copy_from_slice(&(now as u32).to_be_bytes());
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b[4..]);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)

@@ -80,7 +80,8 @@ fn a_scope_outside_the_allowed_set_is_invalid_scope() {
 #[test]
 fn jtis_of_one_second_share_a_prefix_and_differ() {
     let (a, b) = (new_jti(1_764_590_400), new_jti(1_764_590_400));
-    assert_eq!(a.len(), 22);
+    assert_eq!(a.len(), JTI_LEN);
+    assert_eq!(JTI_LEN, 22);
     assert_ne!(a, b);
     assert_eq!(a[..5], b[..5]);
     assert_ne!(
