@@ -38,22 +38,33 @@ fn audit_list(app: &TestApp, args: &[&str]) -> Vec<Value> {
     app.cli_json(&all).as_array().unwrap().clone()
 }
 
-/// Every stored value of every row, concatenated.
-async fn table_text(app: &TestApp) -> String {
+/// The text column of each row `q` selects from the database at `url`.
+async fn texts(backend: Backend, url: &str, q: &str) -> Vec<String> {
     use sqlx::Connection as _;
-    let q = "SELECT jti || client_id || subject || scope || dialect || kid || \
-             CAST(iat AS TEXT) || CAST(exp AS TEXT) || COALESCE(address, '') FROM audit_tokens";
-    let rows: Vec<(String,)> = match app.backend {
+    let rows: Vec<(String,)> = match backend {
         Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
             sqlx::query_as(q).fetch_all(&mut c).await.unwrap()
         }
         Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
             sqlx::query_as(q).fetch_all(&mut c).await.unwrap()
         }
     };
     rows.into_iter().map(|(s,)| s).collect()
+}
+
+/// Every stored value of every row, concatenated.
+async fn table_text(app: &TestApp) -> String {
+    let q = "SELECT jti || client_id || subject || scope || dialect || kid || \
+             CAST(iat AS TEXT) || CAST(exp AS TEXT) || COALESCE(address, '') FROM audit_tokens";
+    texts(app.backend, &app.db_url, q).await.concat()
+}
+
+/// The client ids of the `audit_grants` rows at `url`, in order.
+async fn grant_clients(backend: Backend, url: &str) -> Vec<String> {
+    let q = "SELECT client_id FROM audit_grants ORDER BY client_id";
+    texts(backend, url, q).await
 }
 
 async fn tokens_reach_the_trail_with_their_fields_and_filters_work(backend: Backend) {
@@ -291,6 +302,7 @@ async fn a_grant_pruned_by_another_instance_is_written_again(backend: Backend) {
     let first: AuditBatch = [record("j-1", 1_700_000_000)].iter().collect();
     one.insert_audit(&first).await.unwrap();
     assert_eq!(two.prune_audit(1_800_000_000).await.unwrap(), 1);
+    assert_eq!(grant_clients(backend, &url).await, Vec::<String>::new());
     let again = record("j-2", 1_900_000_000);
     let second: AuditBatch = std::iter::once(&again).collect();
     one.insert_audit(&second).await.unwrap();
@@ -321,4 +333,67 @@ async fn a_grant_pruned_by_another_instance_is_written_again_on_sqlite() {
 #[tokio::test]
 async fn a_grant_pruned_by_another_instance_is_written_again_on_postgres() {
     a_grant_pruned_by_another_instance_is_written_again(Backend::Postgres).await;
+}
+
+/// A prune deletes grants by their `last_iat` alone. A grant whose row an
+/// instance has kept must have it raised when a later batch brings newer
+/// tokens, or a prune of the older ones would take the grant, and the
+/// newer tokens would vanish from `audit_tokens`. Grants no token needs
+/// any more go.
+async fn a_grant_in_use_outlives_a_prune_of_its_older_tokens(backend: Backend) {
+    use crate::helpers::{drop_database, fresh_database};
+    use ficha::audit::{AuditBatch, AuditQuery, AuditRecord};
+    use ficha::store::{connect, PoolSettings};
+    let dir = tempfile::TempDir::new().unwrap();
+    let Some(url) = fresh_database(backend, &dir).await else {
+        return;
+    };
+    let store = connect(&url, &PoolSettings::default()).await.unwrap();
+    let record = |jti: &str, client: &str, iat: i64| AuditRecord {
+        jti: jti.into(),
+        client_id: client.into(),
+        subject: client.into(),
+        scope: "transaction".into(),
+        dialect: "payvalida".into(),
+        kid: "k1".into(),
+        iat,
+        exp: iat + 1200,
+        address: None,
+    };
+    const DAY: i64 = 86_400;
+    let t0 = 1_700_000_000;
+    let old: AuditBatch = [record("j-1", "busy", t0), record("j-2", "idle", t0)]
+        .iter()
+        .collect();
+    store.insert_audit(&old).await.unwrap();
+    // The same store, so the grant's row is kept from the first batch.
+    let newer = record("j-3", "busy", t0 + 30 * DAY);
+    store
+        .insert_audit(&std::iter::once(&newer).collect())
+        .await
+        .unwrap();
+    assert_eq!(store.prune_audit(t0 + 10 * DAY).await.unwrap(), 2);
+    let all = AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(store.list_audit(&all).await.unwrap(), vec![newer.clone()]);
+    assert_eq!(grant_clients(backend, &url).await, vec!["busy".to_owned()]);
+    let of_busy = AuditQuery {
+        client_id: Some("busy".into()),
+        ..all.clone()
+    };
+    assert_eq!(store.list_audit(&of_busy).await.unwrap(), vec![newer]);
+    drop(store);
+    drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn a_grant_in_use_outlives_a_prune_of_its_older_tokens_on_sqlite() {
+    a_grant_in_use_outlives_a_prune_of_its_older_tokens(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_grant_in_use_outlives_a_prune_of_its_older_tokens_on_postgres() {
+    a_grant_in_use_outlives_a_prune_of_its_older_tokens(Backend::Postgres).await;
 }

@@ -113,6 +113,8 @@ async fn migrate_up_to(url: &str, last: i64, then: &str) {
 
 /// Migration 0009 moved what tokens share into `audit_grants`: the rows
 /// an older ficha wrote must come out of `audit list` as they went in.
+/// Migration 0011 gave each grant the `last_iat` of its tokens: a prune of
+/// the older rows keeps the grant the newest needs.
 async fn audit_rows_survive_the_grants_migration(backend: Backend) {
     use ficha::audit::{AuditQuery, AuditRecord};
     let dir = TempDir::new().unwrap();
@@ -194,6 +196,8 @@ async fn audit_rows_survive_the_grants_migration(backend: Backend) {
         )
         .collect();
     assert_eq!(rows, expected);
+    assert_eq!(store.prune_audit(1_700_000_002).await.unwrap(), 2);
+    assert_eq!(store.list_audit(&query).await.unwrap(), expected[..1]);
     drop(store);
     drop_database(&url).await;
 }

@@ -104,8 +104,8 @@ pub async fn audit(store: &dyn Store) {
     );
     assert_eq!(store.prune_audit(T0 + 1).await.unwrap(), 1);
     assert_eq!(store.list_audit(&query).await.unwrap().len(), 2);
-    // Pruning every token of a grant prunes the grant too; the same grant
-    // met again is made again, and tokens of other grants keep theirs.
+    // Pruning every token of a grant: the same grant met again is found or
+    // made again, and tokens of other grants keep theirs.
     assert_eq!(store.prune_audit(T0 + 3).await.unwrap(), 2);
     let again = [
         record("a-4", "contract-a", T0 + 4),
