@@ -397,3 +397,61 @@ async fn a_grant_in_use_outlives_a_prune_of_its_older_tokens_on_sqlite() {
 async fn a_grant_in_use_outlives_a_prune_of_its_older_tokens_on_postgres() {
     a_grant_in_use_outlives_a_prune_of_its_older_tokens(Backend::Postgres).await;
 }
+
+/// A batch larger than one statement's rows (1,000) is written whole, in
+/// several paced statements within one transaction: every row comes back,
+/// with its grant.
+async fn a_batch_of_several_statements_is_written_whole(backend: Backend) {
+    use crate::helpers::{drop_database, fresh_database};
+    use ficha::audit::{AuditBatch, AuditQuery, AuditRecord};
+    use ficha::store::{connect, PoolSettings};
+    let dir = tempfile::TempDir::new().unwrap();
+    let Some(url) = fresh_database(backend, &dir).await else {
+        return;
+    };
+    let store = connect(&url, &PoolSettings::default()).await.unwrap();
+    let t0 = 1_700_000_000;
+    let records: Vec<AuditRecord> = (0..2_500)
+        .map(|i| AuditRecord {
+            jti: format!("j-{i:05}"),
+            client_id: format!("c{}", i % 7),
+            subject: "s".into(),
+            scope: "transaction".into(),
+            dialect: "payvalida".into(),
+            kid: "k1".into(),
+            iat: t0 + i,
+            exp: t0 + i + 1200,
+            address: (i % 2 == 0).then(|| "10.1.2.3".into()),
+        })
+        .collect();
+    let batch: AuditBatch = records.iter().collect();
+    store.insert_audit(&batch).await.unwrap();
+    let all = AuditQuery {
+        limit: 10_000,
+        ..AuditQuery::default()
+    };
+    let mut expected = records.clone();
+    expected.reverse();
+    assert_eq!(store.list_audit(&all).await.unwrap(), expected);
+    let of_c3 = AuditQuery {
+        client_id: Some("c3".into()),
+        ..all
+    };
+    let c3: Vec<AuditRecord> = expected
+        .into_iter()
+        .filter(|r| r.client_id == "c3")
+        .collect();
+    assert_eq!(store.list_audit(&of_c3).await.unwrap(), c3);
+    drop(store);
+    drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn a_batch_of_several_statements_is_written_whole_on_sqlite() {
+    a_batch_of_several_statements_is_written_whole(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_batch_of_several_statements_is_written_whole_on_postgres() {
+    a_batch_of_several_statements_is_written_whole(Backend::Postgres).await;
+}
