@@ -23,7 +23,7 @@ pub use batch::AuditBatch;
 pub use entry::{AuditEntry, EntryFields, Grant, GRANT_FIELDS};
 pub use query::{parse_time, AuditQuery};
 pub use trail::{AuditStats, AuditTrail, DEFAULT_AUDIT_CAPACITY};
-pub use writer::run_writer;
+pub use writer::{run_writer, WRITE_EVERY};
 
 /// Rows are kept this many days unless configured otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;

@@ -9,7 +9,7 @@ use crate::oauth::Clock;
 
 /// How often the buffer is written: one write a second per instance,
 /// however many tokens it issues (SPEC §10).
-const WRITE_EVERY: Duration = Duration::from_secs(1);
+pub const WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// Rows past their retention are pruned this often (and at start-up).
 const PRUNE_EVERY_TICKS: u64 = 3600;

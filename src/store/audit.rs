@@ -14,26 +14,51 @@
 //! its own `last_iat`, which a prune reads instead of looking for tokens.
 //! A batch raises it [`LAST_IAT_AHEAD`] past its newest token, so that a
 //! busy grant's row is rewritten once an hour, not every second.
+//!
+//! A batch's token rows go in short statements with rests between them
+//! ([`MAX_PAUSE`]), so that a second's tokens do not take the database's
+//! CPU from the token endpoint in one burst.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
+use tokio::time::Instant;
 
 use super::backend::{map_err, Backend, SqlStore, Value};
 use crate::audit::{
     AddressText, AuditBatch, AuditEntry, AuditQuery, AuditRecord, AuditStore, Grant, GRANT_FIELDS,
+    WRITE_EVERY,
 };
 use crate::oauth::StoreError;
 
 /// The binds of a token's row: jti, grant id, iat, exp, address.
 const COLUMNS: usize = 5;
 
-/// Rows per INSERT statement: 5 binds each stays far below SQLite's and
-/// PostgreSQL's bind limits. A batch of several statements is still one
-/// transaction, one write.
-const INSERT_CHUNK: usize = 1000;
+/// Grants per statement (inserted, looked up or raised): far below SQLite's
+/// and PostgreSQL's bind limits. These statements are rare: a grant's first
+/// token, then once an hour.
+const GRANT_CHUNK: usize = 1000;
+
+/// Token rows per INSERT statement. Small, so that the database works in
+/// short steps that the batch paces ([`MAX_PAUSE`]). A batch of several
+/// statements is still one transaction, one write.
+const ROW_CHUNK: usize = 100;
+
+/// After each of a batch's token statements, the batch rests as long as
+/// that statement took, up to this. A second's tokens written in 1,000-row
+/// statements without rests took PostgreSQL's backend from the token
+/// endpoint 11 ms at a time (11 µs a row), and p99 rose from 10 ms with the
+/// trail off to 13–15 ms; written 100 rows at a time with rests, it was back
+/// to 10 ms (BENCHMARKS.md). Neither change alone helped.
+const MAX_PAUSE: Duration = Duration::from_millis(20);
+
+/// A batch rests only within this much of its start: one that needs longer
+/// (a slow database, a backlog after an outage) is written at full speed, so
+/// pacing never makes the writer fall behind the tokens it is given.
+const PACE_WITHIN: Duration = Duration::from_millis(WRITE_EVERY.as_millis() as u64 / 2);
 
 /// The rows `ficha audit list` may ask for at most.
 const MAX_LIST: u32 = 100_000;
@@ -201,7 +226,7 @@ where
         // failing one of them).
         let mut new: Vec<usize> = (0..grants.len()).filter(|&i| ids[i].is_none()).collect();
         new.sort_unstable_by(|&a, &b| grants[a].cmp(&grants[b]));
-        for chunk in new.chunks(INSERT_CHUNK) {
+        for chunk in new.chunks(GRANT_CHUNK) {
             // A grant is written once, by whichever batch or instance meets
             // it first; the rest find it. Its `last_iat` is raised below.
             let values = value_rows::<DB>(chunk.len(), GRANT_FIELDS);
@@ -258,7 +283,7 @@ where
             .filter(|&i| rows[i].last_iat < newest)
             .collect();
         stale.sort_unstable_by_key(|&i| rows[i].id);
-        for chunk in stale.chunks(INSERT_CHUNK) {
+        for chunk in stale.chunks(GRANT_CHUNK) {
             // Never lowered: another instance may have raised it further.
             let raise = format!(
                 "UPDATE audit_grants SET last_iat = {bound} WHERE last_iat < {bound} \
@@ -293,11 +318,17 @@ where
         // were read back and spilled again and again (BENCHMARKS.md).
         let mut records: Vec<&AuditEntry> = batch.entries().iter().collect();
         records.sort_unstable_by(|a, b| a.jti_bytes().cmp(b.jti_bytes()));
-        let full_chunk = (records.len() >= INSERT_CHUNK).then(|| insert_issued::<DB>(INSERT_CHUNK));
-        for chunk in records.chunks(INSERT_CHUNK) {
+        let full_chunk = (records.len() >= ROW_CHUNK).then(|| insert_issued::<DB>(ROW_CHUNK));
+        let batch_started = Instant::now();
+        let mut took = Duration::ZERO;
+        for chunk in records.chunks(ROW_CHUNK) {
+            if !took.is_zero() && batch_started.elapsed() < PACE_WITHIN {
+                tokio::time::sleep(took.min(MAX_PAUSE)).await;
+            }
+            let started = Instant::now();
             let partial;
             let sql = match &full_chunk {
-                Some(sql) if chunk.len() == INSERT_CHUNK => sql,
+                Some(sql) if chunk.len() == ROW_CHUNK => sql,
                 _ => {
                     partial = insert_issued::<DB>(chunk.len());
                     &partial
@@ -309,9 +340,9 @@ where
                 .collect();
             // Only a full chunk's statement is kept prepared: it is reused
             // every second. A batch's last chunk has a size of its own each
-            // time, and sqlx would keep up to 100 such statements, each of
-            // up to 5,000 parameters, prepared on every connection.
-            let mut query = sqlx::query::<DB>(sql).persistent(chunk.len() == INSERT_CHUNK);
+            // time, and sqlx would keep up to 100 such statements prepared
+            // on every connection.
+            let mut query = sqlx::query::<DB>(sql).persistent(chunk.len() == ROW_CHUNK);
             for (r, address) in chunk.iter().zip(&addresses) {
                 query = query
                     .bind(r.jti())
@@ -321,6 +352,7 @@ where
                     .bind(address.as_ref().map(AddressText::as_str));
             }
             query.execute(&mut *tx).await.map_err(map_err)?;
+            took = started.elapsed();
         }
         tx.commit().await.map_err(map_err)?;
         // Only now: the ids of grants this batch inserted exist once it
