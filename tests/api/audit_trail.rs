@@ -67,6 +67,22 @@ async fn grant_clients(backend: Backend, url: &str) -> Vec<String> {
     texts(backend, url, q).await
 }
 
+/// A token of `client` (its own subject) for `transaction`, issued at
+/// `iat` for 20 minutes, from no known address.
+fn record(jti: &str, client: &str, iat: i64) -> ficha::audit::AuditRecord {
+    ficha::audit::AuditRecord {
+        jti: jti.into(),
+        client_id: client.into(),
+        subject: client.into(),
+        scope: "transaction".into(),
+        dialect: "payvalida".into(),
+        kid: "k1".into(),
+        iat,
+        exp: iat + 1200,
+        address: None,
+    }
+}
+
 async fn tokens_reach_the_trail_with_their_fields_and_filters_work(backend: Backend) {
     let opts = Options {
         trusted_proxies: "127.0.0.1".parse().unwrap(),
@@ -235,7 +251,7 @@ async fn audit_flood_on_postgres() {
 #[tokio::test]
 async fn two_instances_writing_the_same_new_grants_both_succeed() {
     use crate::helpers::{drop_database, fresh_database};
-    use ficha::audit::{AuditBatch, AuditRecord};
+    use ficha::audit::AuditBatch;
     use ficha::store::{connect, PoolSettings};
     let dir = tempfile::TempDir::new().unwrap();
     let Some(url) = fresh_database(Backend::Postgres, &dir).await else {
@@ -243,17 +259,7 @@ async fn two_instances_writing_the_same_new_grants_both_succeed() {
     };
     let one = connect(&url, &PoolSettings::default()).await.unwrap();
     let two = connect(&url, &PoolSettings::default()).await.unwrap();
-    let entry = |jti: String, client: String| AuditRecord {
-        jti,
-        subject: client.clone(),
-        client_id: client,
-        scope: "transaction".into(),
-        dialect: "payvalida".into(),
-        kid: "k1".into(),
-        iat: 1_700_000_000,
-        exp: 1_700_001_200,
-        address: None,
-    };
+    let entry = |jti: String, client: String| record(&jti, &client, 1_700_000_000);
     for i in 0..100 {
         let (x, y) = (format!("x{i}"), format!("y{i}"));
         let first: AuditBatch = [
@@ -289,15 +295,8 @@ async fn a_grant_pruned_by_another_instance_is_written_again(backend: Backend) {
     let one = connect(&url, &PoolSettings::default()).await.unwrap();
     let two = connect(&url, &PoolSettings::default()).await.unwrap();
     let record = |jti: &str, iat: i64| AuditRecord {
-        jti: jti.into(),
-        client_id: "wallet".into(),
-        subject: "wallet".into(),
-        scope: "transaction".into(),
-        dialect: "payvalida".into(),
-        kid: "k1".into(),
-        iat,
-        exp: iat + 1200,
         address: Some("10.0.0.7".into()),
+        ..record(jti, "wallet", iat)
     };
     let first: AuditBatch = [record("j-1", 1_700_000_000)].iter().collect();
     one.insert_audit(&first).await.unwrap();
@@ -342,24 +341,13 @@ async fn a_grant_pruned_by_another_instance_is_written_again_on_postgres() {
 /// any more go.
 async fn a_grant_in_use_outlives_a_prune_of_its_older_tokens(backend: Backend) {
     use crate::helpers::{drop_database, fresh_database};
-    use ficha::audit::{AuditBatch, AuditQuery, AuditRecord};
+    use ficha::audit::{AuditBatch, AuditQuery};
     use ficha::store::{connect, PoolSettings};
     let dir = tempfile::TempDir::new().unwrap();
     let Some(url) = fresh_database(backend, &dir).await else {
         return;
     };
     let store = connect(&url, &PoolSettings::default()).await.unwrap();
-    let record = |jti: &str, client: &str, iat: i64| AuditRecord {
-        jti: jti.into(),
-        client_id: client.into(),
-        subject: client.into(),
-        scope: "transaction".into(),
-        dialect: "payvalida".into(),
-        kid: "k1".into(),
-        iat,
-        exp: iat + 1200,
-        address: None,
-    };
     const DAY: i64 = 86_400;
     let t0 = 1_700_000_000;
     let old: AuditBatch = [record("j-1", "busy", t0), record("j-2", "idle", t0)]
@@ -413,15 +401,8 @@ async fn a_batch_of_several_statements_is_written_whole(backend: Backend) {
     let t0 = 1_700_000_000;
     let records: Vec<AuditRecord> = (0..2_500)
         .map(|i| AuditRecord {
-            jti: format!("j-{i:05}"),
-            client_id: format!("c{}", i % 7),
-            subject: "s".into(),
-            scope: "transaction".into(),
-            dialect: "payvalida".into(),
-            kid: "k1".into(),
-            iat: t0 + i,
-            exp: t0 + i + 1200,
             address: (i % 2 == 0).then(|| "10.1.2.3".into()),
+            ..record(&format!("j-{i:05}"), &format!("c{}", i % 7), t0 + i)
         })
         .collect();
     let batch: AuditBatch = records.iter().collect();
