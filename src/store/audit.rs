@@ -57,7 +57,9 @@ const MAX_PAUSE: Duration = Duration::from_millis(20);
 
 /// A batch rests only within this much of its start: one that needs longer
 /// (a slow database, a backlog after an outage) is written at full speed, so
-/// pacing never makes the writer fall behind the tokens it is given.
+/// pacing never makes the writer fall behind the tokens it is given. On
+/// SQLite the batch holds the write lock while it rests: another writer (a
+/// revocation, the CLI) waits at most this much longer for it.
 const PACE_WITHIN: Duration = Duration::from_millis(WRITE_EVERY.as_millis() as u64 / 2);
 
 /// The rows `ficha audit list` may ask for at most.
