@@ -50,9 +50,10 @@ const ROW_CHUNK: usize = 100;
 /// After each of a batch's token statements, the batch rests as long as
 /// that statement took, up to this. A second's tokens written in 1,000-row
 /// statements without rests took PostgreSQL's backend from the token
-/// endpoint 11 ms at a time (11 µs a row), and p99 rose from 10 ms with the
-/// trail off to 13–15 ms; written 100 rows at a time with rests, it was back
-/// to 10 ms (BENCHMARKS.md). Neither change alone helped.
+/// endpoint 11 ms at a time (11 µs a row): side by side (`bench/ab`), p99
+/// was 13–15 ms with the trail on and 10 ms with it off; written 100 rows
+/// at a time with rests, 10.3–10.7 ms. Neither change alone helped
+/// (BENCHMARKS.md, which also has `bench/run`'s smaller gain).
 const MAX_PAUSE: Duration = Duration::from_millis(20);
 
 /// A batch rests only within this much of its start: one that needs longer
@@ -61,6 +62,17 @@ const MAX_PAUSE: Duration = Duration::from_millis(20);
 /// SQLite the batch holds the write lock while it rests: another writer (a
 /// revocation, the CLI) waits at most this much longer for it.
 const PACE_WITHIN: Duration = Duration::from_millis(WRITE_EVERY.as_millis() as u64 / 2);
+
+/// How long a batch rests before its next token statement: as long as the
+/// last one took (none before the first), at most [`MAX_PAUSE`], and not at
+/// all once [`PACE_WITHIN`] has passed since the batch began.
+fn rest(last_took: Duration, since_start: Duration) -> Duration {
+    if since_start < PACE_WITHIN {
+        last_took.min(MAX_PAUSE)
+    } else {
+        Duration::ZERO
+    }
+}
 
 /// The rows `ficha audit list` may ask for at most.
 const MAX_LIST: u32 = 100_000;
@@ -324,8 +336,9 @@ where
         let batch_started = Instant::now();
         let mut took = Duration::ZERO;
         for chunk in records.chunks(ROW_CHUNK) {
-            if !took.is_zero() && batch_started.elapsed() < PACE_WITHIN {
-                tokio::time::sleep(took.min(MAX_PAUSE)).await;
+            let pause = rest(took, batch_started.elapsed());
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
             let started = Instant::now();
             let partial;
@@ -445,5 +458,22 @@ where
         }
         let rows = select.fetch_all(&self.pool).await.map_err(map_err)?;
         Ok(rows.into_iter().map(AuditRecord::from).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_rests_as_long_as_its_last_statement_took_only_early_on() {
+        let ms = Duration::from_millis;
+        assert_eq!(rest(Duration::ZERO, Duration::ZERO), Duration::ZERO);
+        assert_eq!(rest(ms(3), ms(10)), ms(3));
+        assert_eq!(rest(ms(300), ms(10)), MAX_PAUSE);
+        // A slow database or a backlog: written at full speed past the
+        // first half of the writer's second.
+        assert_eq!(rest(ms(3), PACE_WITHIN), Duration::ZERO);
+        assert_eq!(PACE_WITHIN, WRITE_EVERY / 2);
     }
 }
