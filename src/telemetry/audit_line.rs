@@ -13,7 +13,7 @@
 //! before. A test compares the two formatters' lines field by field.
 
 use std::cell::RefCell;
-use std::fmt::{self, Write as _};
+use std::fmt::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
@@ -137,7 +137,7 @@ thread_local! {
 }
 
 /// `s` as a JSON string, escaped as serde_json escapes it.
-fn write_json_str(w: &mut Writer<'_>, s: &str) -> fmt::Result {
+pub(super) fn write_json_str<W: Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         // `write_str`, not `write_char`: through the writer's `dyn Write`
         // a char is encoded and written on its own, about 40 instructions.
@@ -152,7 +152,7 @@ fn write_json_str(w: &mut Writer<'_>, s: &str) -> fmt::Result {
 /// The time as tracing-subscriber's default timer writes it
 /// (`2026-12-01T14:34:51.749618Z`); the part down to the second is
 /// formatted once a second per thread.
-fn write_timestamp(w: &mut Writer<'_>, now: SystemTime) -> fmt::Result {
+pub(super) fn write_timestamp<W: Write + ?Sized>(w: &mut W, now: SystemTime) -> fmt::Result {
     let since = now.duration_since(UNIX_EPOCH).map_err(|_| fmt::Error)?;
     let secs = since.as_secs();
     SECOND.with(|second| {
@@ -175,7 +175,16 @@ fn write_timestamp(w: &mut Writer<'_>, now: SystemTime) -> fmt::Result {
             )?;
             second.0 = secs;
         }
-        write!(w, "{}.{:06}Z", second.1, since.subsec_micros())
+        w.write_str(&second.1)?;
+        // The microseconds by hand: `{:06}` runs core::fmt's padding for
+        // six digits, on every line.
+        let mut digits = *b".000000Z";
+        let mut micros = since.subsec_micros();
+        for d in digits[1..7].iter_mut().rev() {
+            *d = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        w.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
     })
 }
 

@@ -120,9 +120,10 @@ fn run<W: Write>(shared: &Shared, mut out: W) {
     }
 }
 
-impl Write for &BatchWriter {
-    /// Takes one whole line (tracing's fmt layer writes each event once).
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+impl BatchWriter {
+    /// Queues one whole line (or several): they reach the output together,
+    /// never interleaved with another thread's.
+    pub fn write_line(&self, line: &[u8]) {
         let mut state = self.shared.lock();
         while state.pending.len() >= MAX_PENDING && !state.closed {
             state = self
@@ -137,6 +138,13 @@ impl Write for &BatchWriter {
             drop(state);
             self.shared.work.notify_one();
         }
+    }
+}
+
+impl Write for &BatchWriter {
+    /// Takes one whole line (tracing's fmt layer writes each event once).
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.write_line(line);
         Ok(line.len())
     }
 

@@ -8,12 +8,14 @@
 
 mod audit_line;
 mod batch;
+mod issued;
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 pub use audit_line::AUDIT_TARGET;
 pub use batch::FlushGuard;
+pub use issued::{token_issued, IssuedLine};
 
 /// Whether `pretty` lines may carry ANSI colours: only when stderr is a
 /// terminal and `NO_COLOR` (<https://no-color.org>) is unset or empty.
@@ -27,7 +29,13 @@ pub fn colours_wanted() -> bool {
 /// Keep the returned guard alive until exit: dropping it flushes the logs.
 pub fn init(json: bool) -> Option<FlushGuard> {
     match batch::batch_writer(std::io::stderr()) {
-        Ok((writer, guard)) => install(json, writer).then_some(guard),
+        Ok((writer, guard)) => {
+            let installed = install(json, writer.clone());
+            if installed && json {
+                issued::write_directly_to(writer);
+            }
+            installed.then_some(guard)
+        }
         // No thread for the writer: lines go straight to stderr instead.
         Err(_) => {
             install(json, std::io::stderr);

@@ -14,6 +14,7 @@ use crate::http::extractors::{body_bytes, Peer};
 use crate::http::sandbox::{self, Answered, BeforeIssue, Hooks};
 use crate::http::state::AppState;
 use crate::oauth::{ClientId, IssuedToken, TokenRequest};
+use crate::telemetry::IssuedLine;
 
 /// Issues a token for a request in `kind`'s wire format. In sandbox mode
 /// the client's fault, if one is set and fires, alters the answer, and the
@@ -146,18 +147,14 @@ fn render(
 /// database write (SPEC §3), and never the token or a sealed claim.
 pub fn audit(token: &IssuedToken, address: Peer) {
     let text = address.0.map(AddressText::new);
-    // Plain `&str` fields: they are written as they are, where `%` would
-    // run each through the formatting machinery first (BENCHMARKS.md).
-    tracing::info!(
-        target: crate::telemetry::AUDIT_TARGET,
-        client_id = token.claims.client_id.as_str(),
-        scope = token.claims.scope.as_str(),
-        jti = token.claims.jti.as_str(),
-        kid = token.kid.as_str(),
-        exp = token.claims.exp,
-        address = text.as_ref().map_or(Peer::UNKNOWN, AddressText::as_str),
-        "token issued"
-    );
+    crate::telemetry::token_issued(&IssuedLine {
+        client_id: token.claims.client_id.as_str(),
+        scope: token.claims.scope.as_str(),
+        jti: token.claims.jti.as_str(),
+        kid: token.kid.as_str(),
+        exp: token.claims.exp,
+        address: text.as_ref().map_or(Peer::UNKNOWN, AddressText::as_str),
+    });
 }
 
 /// The audit trail's row for an issued token: identifiers, never the token.
