@@ -7,6 +7,9 @@ use ficha::cli::{self, Cli, Command};
 // short-lived buffers across the runtime's threads, and measured side by
 // side (BENCHMARKS.md) jemalloc took 5-8 % less CPU per token for ~3 MiB
 // more resident memory. mimalloc was no faster here and held 17 MiB more.
+// The C code's allocations too (Cargo.toml: `unprefixed_malloc_...`):
+// aws-lc allocates its signing context and SQLite its statements per
+// token, and through glibc's malloc that was about 5 % of a token's CPU.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
