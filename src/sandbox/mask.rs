@@ -118,12 +118,7 @@ pub fn masked_headers<'a>(
 ) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
-        // `http` keeps header names in lowercase: no second copy then.
-        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            name.to_ascii_lowercase()
-        } else {
-            name.to_owned()
-        };
+        let name = name.to_ascii_lowercase();
         let value = mask_header(&name, value);
         if let Some(prev) = out.get_mut(&name) {
             prev.push_str(", ");

@@ -104,27 +104,7 @@ fn write_line(out: &mut String, now: SystemTime, line: &IssuedLine<'_>) -> fmt::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Lines {
-        type Writer = Lines;
-        fn make_writer(&'a self) -> Lines {
-            self.clone()
-        }
-    }
+    use crate::telemetry::test_lines::Lines;
 
     fn parse(text: &str) -> serde_json::Value {
         serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -158,7 +138,7 @@ mod tests {
                 .finish();
             // DIRECT is unset in tests: this is the tracing event.
             tracing::subscriber::with_default(subscriber, || token_issued(&line));
-            let json = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+            let json = out.text();
             let mut direct = String::new();
             // json() stamps the wall clock's time; so must the line it is
             // compared with.

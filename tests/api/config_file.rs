@@ -167,6 +167,17 @@ fn free_port() -> u16 {
 /// Runs `serve --sandbox` in a fresh directory with `extra` arguments and
 /// stderr to a pipe, issues one token, stops it and returns its stderr.
 async fn serve_and_capture_stderr(config: Option<&str>, extra: &[&str]) -> String {
+    let stderr = serve_and_capture_stderr_at(config, extra, "info").await;
+    assert!(stderr.contains("token issued"), "{stderr}");
+    stderr
+}
+
+/// [`serve_and_capture_stderr`] under `RUST_LOG=rust_log`, whatever it logs.
+async fn serve_and_capture_stderr_at(
+    config: Option<&str>,
+    extra: &[&str],
+    rust_log: &str,
+) -> String {
     let dir = tempfile::TempDir::new().unwrap();
     let port = free_port();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_ficha"));
@@ -174,7 +185,7 @@ async fn serve_and_capture_stderr(config: Option<&str>, extra: &[&str]) -> Strin
         .current_dir(dir.path())
         .args(["serve", "--sandbox", "--bind", &format!("127.0.0.1:{port}")])
         .args(extra)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .env_remove("NO_COLOR")
         .env_remove("FICHA_DATABASE_URL")
         .env_remove("FICHA_KEY_DIR")
@@ -213,7 +224,6 @@ async fn serve_and_capture_stderr(config: Option<&str>, extra: &[&str]) -> Strin
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    assert!(stderr.contains("token issued"), "{stderr}");
     stderr
 }
 
@@ -225,6 +235,44 @@ async fn log_format_json_in_the_config_file_makes_every_line_json() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         assert!(v["level"].is_string(), "{line}");
     }
+    // The per-token line, written without tracing's formatter, in json()'s shape.
+    let issued: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.contains("token issued"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(issued.len(), 1, "{stderr}");
+    let line = &issued[0];
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["target"], "ficha::audit");
+    let fields = &line["fields"];
+    assert_eq!(fields["message"], "token issued");
+    assert_eq!(fields["client_id"], "payvalida");
+    assert_eq!(fields["address"], "127.0.0.1");
+    assert_eq!(fields["jti"].as_str().map(str::len), Some(22), "{line}");
+    assert!(
+        fields["kid"].is_string() && fields["scope"].is_string(),
+        "{line}"
+    );
+    assert!(
+        fields["exp"].as_i64().is_some_and(|e| e > 1_700_000_000),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn the_log_filter_still_decides_the_per_token_line() {
+    let stderr = serve_and_capture_stderr_at(
+        Some("log_format = \"json\"\n"),
+        &[],
+        "info,ficha::audit=off",
+    )
+    .await;
+    assert!(
+        stderr.lines().any(|l| l.starts_with('{')),
+        "no JSON log at all: {stderr}"
+    );
+    assert!(!stderr.contains("token issued"), "{stderr}");
 }
 
 #[tokio::test]
